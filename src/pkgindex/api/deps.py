@@ -1,0 +1,109 @@
+"""Dependencies shared by the routes: the per-request session, paging, hyperlinks, output zone."""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from pkgindex.config import Settings
+from pkgindex.db import unit_of_work
+
+DEFAULT_LIMIT = 20
+MAX_LIMIT = 100
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with unit_of_work(request.app.state.session_factory) as session:
+        yield session
+
+
+# scope="function": the commit happens before the response leaves, so a failed commit is a 500.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_zone(request: Request) -> ZoneInfo:
+    return get_settings(request).zone
+
+
+ZoneDep = Annotated[ZoneInfo, Depends(get_zone)]
+
+
+@dataclass(frozen=True)
+class Links:
+    """Absolute hyperlinks of the v4 resources, under the request's own base URL (proxy and
+    path-prefix aware through ASGI ``root_path``)."""
+
+    api_root: str
+
+    @classmethod
+    def for_request(cls, request: Request) -> "Links":
+        return cls(api_root=f"{request.base_url}api/v4/")
+
+    def collection(self, name: str) -> str:
+        return f"{self.api_root}{name}/"
+
+    def package(self, package_id: int) -> str:
+        return f"{self.api_root}packages/{package_id}/"
+
+    def grid(self, grid_id: int) -> str:
+        return f"{self.api_root}grids/{grid_id}/"
+
+    def category(self, category_id: int) -> str:
+        return f"{self.api_root}categories/{category_id}/"
+
+
+LinksDep = Annotated[Links, Depends(Links.for_request)]
+
+
+@dataclass(frozen=True)
+class PageParams:
+    limit: int
+    offset: int
+
+    def links(self, request: Request, count: int) -> tuple[str | None, str | None]:
+        """``next`` and ``previous`` URLs, built as the original's LimitOffsetPagination builds them."""
+        url = request.url
+        following = None
+        if self.offset + self.limit < count:
+            following = str(url.include_query_params(limit=self.limit, offset=self.offset + self.limit))
+        if self.offset <= 0:
+            preceding = None
+        elif self.offset - self.limit <= 0:
+            preceding = str(url.include_query_params(limit=self.limit).remove_query_params("offset"))
+        else:
+            preceding = str(url.include_query_params(limit=self.limit, offset=self.offset - self.limit))
+        return following, preceding
+
+
+def page_params(
+    limit: Annotated[
+        int,
+        Query(
+            ge=1,
+            description=f"Items per page (default {DEFAULT_LIMIT}). Values above {MAX_LIMIT} are served as "
+            f"{MAX_LIMIT}, as the original does.",
+        ),
+    ] = DEFAULT_LIMIT,
+    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+) -> PageParams:
+    return PageParams(limit=min(limit, MAX_LIMIT), offset=offset)
+
+
+PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+def accept_format(
+    format: Annotated[
+        Literal["json", "api"] | None,
+        Query(description="Accepted for compatibility with the original's clients; the answer is JSON."),
+    ] = None,
+) -> None:
+    """The original's clients send ``?format=json`` or ``?format=api``; both get JSON."""

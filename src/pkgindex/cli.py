@@ -1,0 +1,92 @@
+"""The ``pkgindex`` command. Every subcommand reads the same settings (``PKGINDEX_*``)."""
+
+import asyncio
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import func, select
+
+from pkgindex import migrations
+from pkgindex.config import get_settings
+from pkgindex.db import make_engine, make_session_factory, unit_of_work
+from pkgindex.errors import ImportFailed
+from pkgindex.models import Package
+from pkgindex.services.importer import ImportBatch, ImportCounts, import_batch, read_file
+
+app = typer.Typer(help="pkgindex: an index of software packages with a Django Packages API v4.",
+                  no_args_is_help=True, add_completion=False)
+err = Console(stderr=True)
+
+
+def sample_path() -> Path:
+    """The bundled sample dataset (a few dozen real packages)."""
+    return Path(str(resources.files("pkgindex") / "data" / "sample.json"))
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on [default: PKGINDEX_HOST]")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [default: PKGINDEX_PORT]")] = None,
+) -> None:
+    """Serve the API with uvicorn."""
+    settings = get_settings()
+    uvicorn.run(
+        "pkgindex.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        log_level=settings.log_level,
+    )
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema to the newest migration."""
+    migrations.upgrade(get_settings().database_url)
+    err.print(f"Database is at revision {migrations.head_revision()}.")
+
+
+@app.command("import")
+def import_files(
+    files: Annotated[list[Path] | None, typer.Argument(help="v4 JSON files: a dump, a list page or one object.")] = None,
+    sample: Annotated[bool, typer.Option("--sample", help="Import the bundled sample dataset.")] = False,
+    if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing if the index has packages.")] = False,
+) -> None:
+    """Load v4 JSON, upserting by id. All files are one transaction: on any error nothing changes."""
+    paths = list(files or []) + ([sample_path()] if sample else [])
+    if not paths:
+        raise typer.BadParameter("give at least one FILE, or --sample")
+    try:
+        counts = asyncio.run(_import(paths, if_empty))
+    except ImportFailed as exc:
+        err.print(f"[red]Import failed, nothing was changed:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+    if counts is None:
+        err.print("The index already has packages; nothing imported.")
+    else:
+        typer.echo(counts.summary())
+
+
+async def _import(paths: list[Path], if_empty: bool) -> ImportCounts | None:
+    batch = ImportBatch()
+    for path in paths:
+        read_file(path, batch)
+    engine = make_engine(get_settings())
+    try:
+        async with unit_of_work(make_session_factory(engine)) as session:
+            if if_empty and await session.scalar(select(func.count()).select_from(Package)):
+                return None
+            with Progress(
+                TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                console=err, disable=not sys.stderr.isatty(),
+            ) as bar:
+                task = bar.add_task("import", total=len(batch))
+                return await import_batch(session, batch, progress=lambda n: bar.advance(task, n))
+    finally:
+        await engine.dispose()

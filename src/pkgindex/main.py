@@ -1,0 +1,65 @@
+"""The application factory."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute
+
+from pkgindex import __version__
+from pkgindex.api.deps import accept_format
+from pkgindex.api.methods import HeadAndOptions
+from pkgindex.api.problems import install_problem_handlers
+from pkgindex.api.routes import categories, grids, packages, root, search
+from pkgindex.config import Settings, get_settings
+from pkgindex.db import SessionFactory, make_engine, make_session_factory
+from pkgindex.schemas.common import Problem
+
+API_PREFIX = "/api/v4"
+
+DESCRIPTION = """\
+A drop-in reimplementation of the [Django Packages](https://djangopackages.org) API v4: the same
+resources, field for field, plus filters, ordering and ranked search.
+
+Lists are paginated with `limit` (default 20, at most 100) and `offset` in the envelope
+`{count, next, previous, results}`; follow `next` to walk a collection. Errors are
+RFC 9457 `application/problem+json` bodies with a `detail`.
+"""
+
+
+def operation_id(route: APIRoute) -> str:
+    # Stable ids keep generated clients stable: the route function's name.
+    return route.name
+
+
+def create_app(settings: Settings | None = None, *, session_factory: SessionFactory | None = None) -> FastAPI:
+    """Build the ASGI app. Tests pass their own ``session_factory`` (ASGITransport skips lifespan)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if session_factory is not None:
+            yield
+            return
+        engine = make_engine(settings)
+        app.state.session_factory = make_session_factory(engine)
+        yield
+        await engine.dispose()
+
+    app = FastAPI(
+        title="pkgindex",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        generate_unique_id_function=operation_id,
+        responses={
+            400: {"model": Problem, "description": "A query parameter is invalid; `errors` names it."},
+            404: {"model": Problem, "description": "No such object or route."},
+        },
+    )
+    app.state.settings = settings
+    app.state.session_factory = session_factory
+    install_problem_handlers(app)
+    for module in (root, packages, categories, grids, search):
+        app.include_router(module.router, prefix=API_PREFIX, dependencies=[Depends(accept_format)])
+    app.add_middleware(HeadAndOptions)
+    return app

@@ -1,0 +1,8 @@
+"""ORM models; importing this package registers every table on ``Base.metadata``."""
+
+from pkgindex.models.base import Base, UTCDateTime
+from pkgindex.models.category import Category
+from pkgindex.models.grid import Grid, grid_package
+from pkgindex.models.package import Package
+
+__all__ = ["Base", "Category", "Grid", "Package", "UTCDateTime", "grid_package"]

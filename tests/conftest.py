@@ -19,8 +19,7 @@ from sqlalchemy.pool import NullPool
 
 from pkgindex import migrations
 from pkgindex.config import Settings
-from pkgindex.db import enable_sqlite_foreign_keys
-from pkgindex.db import unit_of_work
+from pkgindex.db import enable_sqlite_foreign_keys, unit_of_work
 from pkgindex.main import create_app
 from pkgindex.services.importer import ImportBatch, ImportCounts, import_batch, read_file
 
@@ -167,9 +166,7 @@ ClientFactory = Callable[..., httpx.AsyncClient]
 
 
 @pytest.fixture
-def make_client(
-    database_url: str, session_factory: async_sessionmaker[AsyncSession]
-) -> Iterator[ClientFactory]:
+def make_client(database_url: str, session_factory: async_sessionmaker[AsyncSession]) -> ClientFactory:
     """A client of a fresh app on the test's transaction; keyword arguments override settings.
     Use it as ``async with make_client(timezone="America/New_York") as client``."""
 
@@ -177,7 +174,7 @@ def make_client(
         app = create_app(Settings(database_url=database_url, **settings), session_factory=session_factory)
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
 
-    yield make
+    return make
 
 
 @pytest.fixture

@@ -17,18 +17,18 @@ depends_on: str | Sequence[str] | None = None
 
 TIMESTAMP = sa.DateTime(timezone=True)
 
-# Full-text documents; repositories/search.py asks the same expressions.
-PG_PACKAGE_DOCUMENT = (
-    "to_tsvector('simple', coalesce(title, '') || ' ' || coalesce(slug, '') || ' ' || "
-    "coalesce(repo_description, ''))"
-)
-PG_GRID_DOCUMENT = (
-    "to_tsvector('simple', coalesce(title, '') || ' ' || coalesce(slug, '') || ' ' || coalesce(description, ''))"
-)
+
+# Full-text documents, with ASCII punctuation turned into spaces so that `channels.redis` is two words
+# (as SQLite's tokenizer sees it). repositories/search.py asks the very same expressions, which the
+# planner needs to use these indexes.
+def pg_document(description: str) -> str:
+    text = f"coalesce(title, '') || ' ' || coalesce(slug, '') || ' ' || coalesce({description}, '')"
+    return f"to_tsvector('simple', regexp_replace({text}, '[[:punct:]]+', ' ', 'g'))"
 
 
 def sqlite_fts(table: str, text_column: str) -> list[str]:
-    """An external-content FTS5 table over ``table`` and the triggers that keep it current."""
+    """An external-content FTS5 table over ``table`` and the triggers that keep it current (an update
+    re-indexes the row only when an indexed column changes)."""
     fts = f"{table}_fts"
     columns = f"title, slug, {text_column}"
     new = f"new.id, new.title, new.slug, new.{text_column}"
@@ -39,7 +39,7 @@ def sqlite_fts(table: str, text_column: str) -> list[str]:
         f"INSERT INTO {fts}(rowid, {columns}) VALUES ({new}); END",
         f"CREATE TRIGGER {table}_fts_delete AFTER DELETE ON {table} BEGIN "
         f"INSERT INTO {fts}({fts}, rowid, {columns}) VALUES ('delete', {old}); END",
-        f"CREATE TRIGGER {table}_fts_update AFTER UPDATE ON {table} BEGIN "
+        f"CREATE TRIGGER {table}_fts_update AFTER UPDATE OF id, {columns} ON {table} BEGIN "
         f"INSERT INTO {fts}({fts}, rowid, {columns}) VALUES ('delete', {old}); "
         f"INSERT INTO {fts}(rowid, {columns}) VALUES ({new}); END",
         f"INSERT INTO {fts}({fts}) VALUES ('rebuild')",
@@ -100,8 +100,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_package"),
         sa.UniqueConstraint("slug", name="uq_package_slug"),
     )
-    for column in ("category_id", "title", "repo_watchers", "repo_forks", "last_updated", "last_fetched",
-                   "created", "modified"):
+    for column in (
+        "category_id",
+        "title",
+        "repo_watchers",
+        "repo_forks",
+        "last_updated",
+        "last_fetched",
+        "created",
+        "modified",
+    ):
         op.create_index(f"ix_package_{column}", "package", [column])
     op.create_index(
         "uq_package_repo_url",
@@ -116,7 +124,9 @@ def upgrade() -> None:
         sa.Column("grid_id", sa.Integer(), nullable=False),
         sa.Column("package_id", sa.Integer(), nullable=False),
         sa.Column("position_in_package", sa.Integer(), nullable=False),
-        sa.ForeignKeyConstraint(["grid_id"], ["grid.id"], name="fk_grid_package_grid_id_grid", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["grid_id"], ["grid.id"], name="fk_grid_package_grid_id_grid", ondelete="CASCADE"
+        ),
         sa.ForeignKeyConstraint(
             ["package_id"], ["package.id"], name="fk_grid_package_package_id_package", ondelete="CASCADE"
         ),
@@ -125,8 +135,8 @@ def upgrade() -> None:
     op.create_index("ix_grid_package_package_id", "grid_package", ["package_id"])
 
     if op.get_bind().dialect.name == "postgresql":
-        op.execute(f"CREATE INDEX ix_package_search ON package USING gin ({PG_PACKAGE_DOCUMENT})")
-        op.execute(f"CREATE INDEX ix_grid_search ON grid USING gin ({PG_GRID_DOCUMENT})")
+        op.execute(f"CREATE INDEX ix_package_search ON package USING gin ({pg_document('repo_description')})")
+        op.execute(f"CREATE INDEX ix_grid_search ON grid USING gin ({pg_document('description')})")
     elif op.get_bind().dialect.name == "sqlite":
         for statement in sqlite_fts("package", "repo_description") + sqlite_fts("grid", "description"):
             op.execute(statement)

@@ -4,13 +4,15 @@ import asyncio
 import sys
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 import uvicorn
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
 from pkgindex import migrations
 from pkgindex.config import get_settings
@@ -19,8 +21,11 @@ from pkgindex.errors import ImportFailed
 from pkgindex.models import Package
 from pkgindex.services.importer import ImportBatch, ImportCounts, import_batch, read_file
 
-app = typer.Typer(help="pkgindex: an index of software packages with a Django Packages API v4.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="pkgindex: an index of software packages with a Django Packages API v4.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 err = Console(stderr=True)
 
 
@@ -54,9 +59,14 @@ def migrate() -> None:
 
 @app.command("import")
 def import_files(
-    files: Annotated[list[Path] | None, typer.Argument(help="v4 JSON files: a dump, a list page or one object.")] = None,
+    files: Annotated[
+        list[Path] | None,
+        typer.Argument(metavar="FILE", help="v4 JSON files: a dump, a list page, one object or a list."),
+    ] = None,
     sample: Annotated[bool, typer.Option("--sample", help="Import the bundled sample dataset.")] = False,
-    if_empty: Annotated[bool, typer.Option("--if-empty", help="Do nothing if the index has packages.")] = False,
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Do nothing if the index has packages.")
+    ] = False,
 ) -> None:
     """Load v4 JSON, upserting by id. All files are one transaction: on any error nothing changes."""
     paths = list(files or []) + ([sample_path()] if sample else [])
@@ -65,26 +75,39 @@ def import_files(
     try:
         counts = asyncio.run(_import(paths, if_empty))
     except ImportFailed as exc:
-        err.print(f"[red]Import failed, nothing was changed:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+        fail(f"Import failed, nothing was changed: {exc}")
+    except DBAPIError as exc:
+        fail(f"Import failed, nothing was changed: {exc.orig} (did you run `pkgindex migrate`?)")
+    except OSError as exc:  # e.g. the database server refuses connections
+        fail(f"Import failed, nothing was changed: cannot reach the database: {exc}")
     if counts is None:
         err.print("The index already has packages; nothing imported.")
     else:
         typer.echo(counts.summary())
 
 
+def fail(message: str) -> NoReturn:
+    """Print ``message`` on stderr as is (no markup, no wrapping) and exit with status 1."""
+    err.print(escape(message), style="red", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
 async def _import(paths: list[Path], if_empty: bool) -> ImportCounts | None:
-    batch = ImportBatch()
-    for path in paths:
-        read_file(path, batch)
     engine = make_engine(get_settings())
     try:
         async with unit_of_work(make_session_factory(engine)) as session:
             if if_empty and await session.scalar(select(func.count()).select_from(Package)):
                 return None
+            batch = ImportBatch()
+            for path in paths:
+                read_file(path, batch)
             with Progress(
-                TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                console=err, disable=not sys.stderr.isatty(),
+                TextColumn("importing"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                disable=not sys.stderr.isatty(),
             ) as bar:
                 task = bar.add_task("import", total=len(batch))
                 return await import_batch(session, batch, progress=lambda n: bar.advance(task, n))

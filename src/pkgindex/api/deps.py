@@ -3,6 +3,7 @@
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Literal
+from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Query, Request
@@ -69,18 +70,33 @@ class PageParams:
     offset: int
 
     def links(self, request: Request, count: int) -> tuple[str | None, str | None]:
-        """``next`` and ``previous`` URLs, built as the original's LimitOffsetPagination builds them."""
-        url = request.url
+        """``next`` and ``previous`` URLs, built as the original's LimitOffsetPagination builds them:
+        the request's URL with ``limit`` and ``offset`` replaced and the query re-encoded in key order;
+        ``previous`` drops ``offset`` when it would not be positive."""
+        url = str(request.url)
         following = None
         if self.offset + self.limit < count:
-            following = str(url.include_query_params(limit=self.limit, offset=self.offset + self.limit))
+            following = _replace_query_params(url, limit=self.limit, offset=self.offset + self.limit)
         if self.offset <= 0:
             preceding = None
         elif self.offset - self.limit <= 0:
-            preceding = str(url.include_query_params(limit=self.limit).remove_query_params("offset"))
+            preceding = _replace_query_params(url, limit=self.limit, offset=None)
         else:
-            preceding = str(url.include_query_params(limit=self.limit, offset=self.offset - self.limit))
+            preceding = _replace_query_params(url, limit=self.limit, offset=self.offset - self.limit)
         return following, preceding
+
+
+def _replace_query_params(url: str, **values: int | None) -> str:
+    """DRF's ``replace_query_param``/``remove_query_param``: set (or, for None, drop) each key, then
+    re-encode the whole query sorted by key, repeated keys kept in their order."""
+    scheme, netloc, path, query, fragment = urlsplit(url)
+    params = parse_qs(query, keep_blank_values=True)
+    for key, value in values.items():
+        if value is None:
+            params.pop(key, None)
+        else:
+            params[key] = [str(value)]
+    return urlunsplit((scheme, netloc, path, urlencode(sorted(params.items()), doseq=True), fragment))
 
 
 def page_params(
@@ -92,7 +108,7 @@ def page_params(
             f"{MAX_LIMIT}, as the original does.",
         ),
     ] = DEFAULT_LIMIT,
-    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, description="Items to skip; past the end the page is empty.")] = 0,
 ) -> PageParams:
     return PageParams(limit=min(limit, MAX_LIMIT), offset=offset)
 

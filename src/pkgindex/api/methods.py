@@ -39,11 +39,15 @@ def _options_answer(send: Send) -> Send:
         if message["type"] == "http.response.start" and message["status"] == 405:
             methods = {m.strip() for m in MutableHeaders(raw=message["headers"]).get("allow", "").split(",")}
             allow = ", ".join(sorted((methods - {""}) | {"HEAD", "OPTIONS"}))
-            body = json.dumps({"allow": allow, "renders": ["application/json"],
-                               "parses": ["application/json"]}).encode()
+            body = json.dumps(
+                {"allow": allow, "renders": ["application/json"], "parses": ["application/json"]}
+            ).encode()
             replaced = True
-            headers = [(b"content-type", b"application/json"), (b"allow", allow.encode()),
-                       (b"content-length", str(len(body)).encode())]
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"allow", allow.encode()),
+                (b"content-length", str(len(body)).encode()),
+            ]
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": body})
         elif not replaced:

@@ -18,7 +18,9 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 NOT_FOUND_DETAIL = "Not found."
 
 
-def problem(status: int, detail: str | None = None, headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+def problem(
+    status: int, detail: str | None = None, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
     # RFC 9457: with the default type "about:blank", title is the status phrase.
     body: dict[str, Any] = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status}
     if detail:

@@ -5,7 +5,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pkgindex.errors import NotFound
 from pkgindex.models import Category
-from pkgindex.repositories.common import count_rows, id_or_slug
+from pkgindex.repositories.common import lookup, page_of
 
 
 class CategoryRepository:
@@ -14,14 +14,10 @@ class CategoryRepository:
 
     async def get(self, ref: str) -> Category:
         """The category with this id or slug; an id wins over a numeric slug."""
-        query = select(Category).where(id_or_slug(Category, ref)).order_by(Category.slug == ref).limit(1)
-        category = await self.session.scalar(query)
+        category: Category | None = await lookup(self.session, select(Category), Category, ref)
         if category is None:
             raise NotFound("Not found.")
         return category
 
     async def list_page(self, limit: int, offset: int) -> tuple[int, Sequence[Category]]:
-        query = select(Category).order_by(Category.id.desc())
-        count = await count_rows(self.session, query)
-        rows = (await self.session.scalars(query.limit(limit).offset(offset))).all()
-        return count, rows
+        return await page_of(self.session, select(Category).order_by(Category.id.desc()), limit, offset)

@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pkgindex.errors import NotFound
 from pkgindex.models import Grid, Package, grid_package
-from pkgindex.repositories.common import binary_collation, count_rows, id_or_slug
+from pkgindex.repositories.common import binary_collation, lookup, page_of
 from pkgindex.repositories.search import rank_candidates
 
 
@@ -20,17 +20,13 @@ class GridRepository:
 
     async def get(self, ref: str) -> Grid:
         """The grid with this id or slug; an id wins over a numeric slug."""
-        query = select(Grid).where(id_or_slug(Grid, ref)).order_by(Grid.slug == ref).limit(1)
-        grid = await self.session.scalar(query)
+        grid: Grid | None = await lookup(self.session, select(Grid), Grid, ref)
         if grid is None:
             raise NotFound("Not found.")
         return grid
 
     async def list_page(self, limit: int, offset: int) -> tuple[int, Sequence[Grid]]:
-        query = select(Grid).order_by(Grid.id.desc())
-        count = await count_rows(self.session, query)
-        rows = (await self.session.scalars(query.limit(limit).offset(offset))).all()
-        return count, rows
+        return await page_of(self.session, select(Grid).order_by(Grid.id.desc()), limit, offset)
 
     async def package_ids(self, grid_ids: Iterable[int]) -> dict[int, list[int]]:
         """Each grid's package ids, ordered by package title then id as the original lists them."""

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pkgindex.errors import InvalidQuery, NotFound
 from pkgindex.models import Category, Grid, Package, grid_package
-from pkgindex.repositories.common import binary_collation, count_rows, id_or_slug
+from pkgindex.repositories.common import binary_collation, lookup, page_of
 from pkgindex.repositories.search import matches, rank_candidates
 
 # The fields a client may order packages by; each may also be prefixed with "-" for descending.
@@ -58,8 +58,7 @@ class PackageRepository:
 
     async def get(self, ref: str) -> Package:
         """The package with this id or slug; an id wins over a numeric slug."""
-        query = select(Package).where(id_or_slug(Package, ref)).order_by(Package.slug == ref).limit(1)
-        package = await self.session.scalar(query)
+        package: Package | None = await lookup(self.session, select(Package), Package, ref)
         if package is None:
             raise NotFound("Not found.")
         return package
@@ -67,10 +66,8 @@ class PackageRepository:
     async def list_page(
         self, where: PackageFilter, ordering: list[tuple[str, bool]], limit: int, offset: int
     ) -> tuple[int, Sequence[Package]]:
-        query = select(Package).where(*await self._conditions(where))
-        count = await count_rows(self.session, query)
-        query = query.order_by(*self._order_by(ordering)).limit(limit).offset(offset)
-        return count, (await self.session.scalars(query)).all()
+        query = select(Package).where(*await self._conditions(where)).order_by(*self._order_by(ordering))
+        return await page_of(self.session, query, limit, offset)
 
     async def grid_ids(self, package_ids: Iterable[int]) -> dict[int, list[int]]:
         """Each package's grid ids, in the order the package lists them."""
@@ -99,14 +96,12 @@ class PackageRepository:
     async def _conditions(self, where: PackageFilter) -> list[ColumnElement[bool]]:
         conditions: list[ColumnElement[bool]] = []
         if where.category is not None:
-            category_id = await self.session.scalar(
-                select(Category.id).where(id_or_slug(Category, where.category)).limit(1)
-            )
+            category_id = await lookup(self.session, select(Category.id), Category, where.category)
             if category_id is None:
                 raise InvalidQuery("category", f"no category with id or slug {where.category!r}")
             conditions.append(Package.category_id == category_id)
         if where.grid is not None:
-            grid_id = await self.session.scalar(select(Grid.id).where(id_or_slug(Grid, where.grid)).limit(1))
+            grid_id = await lookup(self.session, select(Grid.id), Grid, where.grid)
             if grid_id is None:
                 raise InvalidQuery("grid", f"no grid with id or slug {where.grid!r}")
             members = select(grid_package.c.package_id).where(grid_package.c.grid_id == grid_id)
@@ -128,4 +123,3 @@ class PackageRepository:
         if all(name != "id" for name, _ in ordering):
             clauses.append(Package.id.desc())  # a total order keeps pages stable
         return clauses
-

@@ -1,8 +1,10 @@
-from pydantic import BaseModel, ConfigDict, Field
+from typing import cast
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from pkgindex.schemas.common import Timestamp
 
-EXAMPLE = {
+EXAMPLE: dict[str, JsonValue] = {
     "category": "https://djangopackages.org/api/v4/categories/1/",
     "grids": ["https://djangopackages.org/api/v4/grids/55/"],
     "id": 1686,
@@ -19,7 +21,7 @@ EXAMPLE = {
     "pypi_url": "http://pypi.python.org/pypi/django-dbsettings",
     "documentation_url": None,
     "repo_watchers": 64,
-    "commits_over_52": [0] * 49 + [2, 0, 0],
+    "commits_over_52": cast(JsonValue, [0] * 49 + [2, 0, 0]),
     "participants": ["zlorf", "gulopine", "hdg700"],
 }
 

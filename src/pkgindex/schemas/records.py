@@ -2,27 +2,54 @@
 relations given as hyperlinks or ids, and the original's field limits."""
 
 import re
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+)
 
 SLUG_PATTERN = r"^[-a-zA-Z0-9_]+$"
-TRAILING_ID = re.compile(r"/(\d+)/?$")
+# Ids and counts are 32-bit integer columns.
+MAX_INT = 2**31 - 1
 
 
-def _reference_id(value: int | str) -> int:
-    """An id given as a number or as a hyperlink ending in ``/<id>/``."""
-    if isinstance(value, int):
-        return value
-    match = TRAILING_ID.search(value)
-    if match is None:
-        raise ValueError(f"{value!r} is neither an id nor a hyperlink ending in /<id>/")
-    return int(match.group(1))
+def _reference_to(kind: str) -> Callable[[Any], Any]:
+    """An id given as a number or as a hyperlink ending in ``/<kind>/<id>/``."""
+    trailing_id = re.compile(rf"/{kind}/(\d+)/?$")
+
+    def reference_id(value: Any) -> Any:
+        if isinstance(value, str):
+            match = trailing_id.search(value)
+            if match is None:
+                raise ValueError(f"{value!r} is neither an id nor a hyperlink ending in /{kind}/<id>/")
+            return int(match.group(1))
+        return value  # a number; StrictInt checks it
+
+    return reference_id
 
 
-Reference = Annotated[StrictInt | str, AfterValidator(_reference_id)]
+def _text_only(value: Any) -> Any:
+    # Without this, pydantic would read a bare number as Unix time.
+    if not isinstance(value, str):
+        raise ValueError("must be an RFC 3339 timestamp string with an offset")
+    return value
+
+
+Id = Annotated[StrictInt, Field(ge=1, le=MAX_INT)]
+CategoryRef = Annotated[Id, BeforeValidator(_reference_to("categories"))]
+GridRef = Annotated[Id, BeforeValidator(_reference_to("grids"))]
+PackageRef = Annotated[Id, BeforeValidator(_reference_to("packages"))]
 Slug = Annotated[str, Field(min_length=1, pattern=SLUG_PATTERN)]
-Count = Annotated[StrictInt, Field(ge=0)]
+Count = Annotated[StrictInt, Field(ge=0, le=MAX_INT)]
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_text_only)]
 
 
 def _weekly_counts(value: list[int]) -> list[int]:
@@ -32,44 +59,45 @@ def _weekly_counts(value: list[int]) -> list[int]:
 
 
 class Record(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+    # Fields the v4 shape does not have (or that a later version adds) are ignored.
+    model_config = ConfigDict(extra="ignore")
 
 
 class CategoryRecord(Record):
-    id: Annotated[StrictInt, Field(ge=1)]
+    id: Id
     title: Annotated[str, Field(min_length=1, max_length=50)]
-    slug: Annotated[str, Field(min_length=1, max_length=50, pattern=SLUG_PATTERN)]
+    slug: Annotated[Slug, Field(max_length=50)]
     description: str = ""
     title_plural: Annotated[str, Field(max_length=50)] = ""
     show_pypi: StrictBool = True
-    created: AwareDatetime
-    modified: AwareDatetime
+    created: Timestamp
+    modified: Timestamp
 
 
 class GridRecord(Record):
-    id: Annotated[StrictInt, Field(ge=1)]
+    id: Id
     title: Annotated[str, Field(min_length=1, max_length=100)]
     slug: Annotated[Slug, Field(max_length=100)]
     description: str = ""
     is_locked: StrictBool = False
-    packages: list[Reference] = []
+    packages: list[PackageRef] = []
     header: StrictBool = False
-    created: AwareDatetime
-    modified: AwareDatetime
+    created: Timestamp
+    modified: Timestamp
 
 
 class PackageRecord(Record):
-    category: Reference
-    grids: list[Reference] = []
-    id: Annotated[StrictInt, Field(ge=1)]
+    category: CategoryRef
+    grids: list[GridRef] = []
+    id: Id
     title: Annotated[str, Field(min_length=1, max_length=100)]
     slug: Annotated[Slug, Field(max_length=100)]
-    last_updated: AwareDatetime | None = None
-    last_fetched: AwareDatetime | None = None
+    last_updated: Timestamp | None = None
+    last_fetched: Timestamp | None = None
     repo_url: Annotated[str, Field(max_length=255)] = ""
     pypi_version: Annotated[str, Field(max_length=100)] | None = None
-    created: AwareDatetime
-    modified: AwareDatetime
+    created: Timestamp
+    modified: Timestamp
     repo_forks: Count = 0
     repo_description: Annotated[str, Field(max_length=500)] = ""
     pypi_url: Annotated[str, Field(max_length=255)] = ""

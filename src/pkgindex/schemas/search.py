@@ -14,9 +14,11 @@ class SearchResult(BaseModel):
     modified: Timestamp
     weight: int = Field(
         description=(
-            "Ranking score, higher first: 1000 for an exact title or slug match (with or without a "
-            "leading `django-`), plus up to 100 for how well the words match, plus up to 100 for "
-            "popularity (10 per factor of ten of repository stars)."
+            "Ranking score, higher first: 1000 when the title or slug equals the query (case aside, "
+            "with or without a leading `django-`), 100 more when it equals the query as typed; plus "
+            "up to 100 for the share of query words that begin a word of the title or slug, and up to "
+            "50 for the share found only in the description; plus 10 per factor of ten of repository "
+            "stars (at most 100; grids have none). An exact match therefore always comes first."
         )
     )
     item_type: Literal["package", "grid"]

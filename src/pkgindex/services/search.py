@@ -2,6 +2,19 @@
 
 The database picks the candidates (full-text match, see ``repositories.search``); the ranking below
 is computed here, in one place, the same on every backend.
+
+The weight of a hit, higher first (documented on ``SearchResult.weight``):
+
+* ``EXACT_MATCH_POINTS`` when the title or slug equals the query, case and surrounding space aside,
+  with or without a leading ``django-``; ``VERBATIM_MATCH_POINTS`` more when it equals the query as
+  typed (so ``django-filter`` beats ``filter`` for the query ``django-filter``);
+* up to ``TITLE_WORD_POINTS`` for the share of query words that begin a word of the title or slug,
+  and up to ``DESCRIPTION_WORD_POINTS`` for the share found only in the description;
+* ``POINTS_PER_TENFOLD_STARS`` per factor of ten of repository stars, at most
+  ``MAX_POPULARITY_POINTS`` (grids have no stars).
+
+An exact match therefore always outranks every other hit. Ties go to packages before grids, then to
+more stars, then by title.
 """
 
 import math
@@ -13,17 +26,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pkgindex.repositories.grids import GridRepository
 from pkgindex.repositories.packages import PackageRepository
-from pkgindex.repositories.search import exact_forms, query_words
+from pkgindex.repositories.search import PREFIX, exact_forms, normalize, query_words, words
 
 MAX_RESULTS = 20
 # How many candidates of each kind the database hands over for ranking.
 CANDIDATES = 200
 EXACT_MATCH_POINTS = 1000
-TITLE_WORD_POINTS = 100  # every query word found in the title or slug
-DESCRIPTION_WORD_POINTS = 50  # every query word found only in the description
+VERBATIM_MATCH_POINTS = 100
+TITLE_WORD_POINTS = 100
+DESCRIPTION_WORD_POINTS = 50
 POINTS_PER_TENFOLD_STARS = 10
 MAX_POPULARITY_POINTS = 100
-PREFIX = "django-"
 
 
 @dataclass(frozen=True)
@@ -62,25 +75,38 @@ def strip_prefix(name: str) -> str:
     return name[len(PREFIX) :] if name.lower().startswith(PREFIX) else name
 
 
+def _lower_words(text: str) -> set[str]:
+    return {word.lower() for word in words(text)}
+
+
 def weight(q: str, title: str, slug: str, description: str, stars: int) -> int:
-    """The documented score (see ``SearchResult.weight``): exact match, word match, popularity."""
-    forms = exact_forms(q)
-    points = EXACT_MATCH_POINTS if title.lower() in forms or slug.lower() in forms else 0
-    title_words = set(query_words(f"{title} {slug}"))
-    description_words = set(query_words(description))
-    words = query_words(q)
-    for word in words:
-        if any(candidate.startswith(word) for candidate in title_words):
-            points += TITLE_WORD_POINTS // len(words)
-        elif any(candidate.startswith(word) for candidate in description_words):
-            points += DESCRIPTION_WORD_POINTS // len(words)
+    """The documented score of one hit (see the module docstring)."""
+    names = {normalize(title), normalize(slug)}
+    points = 0
+    if names & set(exact_forms(q)):
+        points += EXACT_MATCH_POINTS
+        if normalize(q) in names:
+            points += VERBATIM_MATCH_POINTS
+    query = [word.lower() for word in query_words(q)]
+    if query:
+        title_words = _lower_words(f"{title} {slug}")
+        description_words = _lower_words(description)
+        in_title = sum(any(w.startswith(word) for w in title_words) for word in query)
+        in_description = sum(
+            not any(w.startswith(word) for w in title_words)
+            and any(w.startswith(word) for w in description_words)
+            for word in query
+        )
+        points += round(TITLE_WORD_POINTS * in_title / len(query))
+        points += round(DESCRIPTION_WORD_POINTS * in_description / len(query))
     popularity = round(POINTS_PER_TENFOLD_STARS * math.log10(1 + max(stars, 0)))
     return points + min(popularity, MAX_POPULARITY_POINTS)
 
 
 async def search(session: AsyncSession, q: str) -> list[SearchHit]:
-    """At most ``MAX_RESULTS`` packages and grids for ``q``, highest weight first."""
-    if not query_words(q) and not q.strip():
+    """At most ``MAX_RESULTS`` packages and grids for ``q``, highest weight first; none when ``q`` has
+    no words (empty or punctuation only)."""
+    if not query_words(q):
         return []
     hits: list[SearchHit] = []
     for package, category_title in await PackageRepository(session).search_candidates(q, CANDIDATES):
@@ -97,7 +123,9 @@ async def search(session: AsyncSession, q: str) -> list[SearchHit]:
                 created=package.created,
                 modified=package.modified,
                 last_committed=package.last_updated,
-                weight=weight(q, package.title, package.slug, package.repo_description, package.repo_watchers),
+                weight=weight(
+                    q, package.title, package.slug, package.repo_description, package.repo_watchers
+                ),
             )
         )
     for grid in await GridRepository(session).search_candidates(q, CANDIDATES):
@@ -117,5 +145,13 @@ async def search(session: AsyncSession, q: str) -> list[SearchHit]:
                 weight=weight(q, grid.title, grid.slug, grid.description, 0),
             )
         )
-    hits.sort(key=lambda hit: (-hit.weight, hit.item_type != "package", hit.title.lower(), hit.slug))
+    hits.sort(
+        key=lambda hit: (
+            -hit.weight,
+            hit.item_type != "package",
+            -hit.repo_watchers,
+            hit.title.lower(),
+            hit.slug,
+        )
+    )
     return hits[:MAX_RESULTS]

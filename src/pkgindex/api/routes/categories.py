@@ -10,7 +10,9 @@ router = APIRouter(prefix="/categories", tags=["categories"])
 
 
 @router.get("/", response_model=Page[CategoryRead], summary="List categories")
-async def list_categories(request: Request, session: SessionDep, zone: ZoneDep, page: PageDep) -> Page[CategoryRead]:
+async def list_categories(
+    request: Request, session: SessionDep, zone: ZoneDep, page: PageDep
+) -> Page[CategoryRead]:
     count, categories = await CategoryRepository(session).list_page(page.limit, page.offset)
     following, preceding = page.links(request, count)
     return Page[CategoryRead](

@@ -1,4 +1,5 @@
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -19,18 +20,30 @@ ORDERING_HELP = (
 )
 
 
+# A '+' left unescaped in a query string arrives as a space: " 05:00" at the end is "+05:00".
+_SPACED_OFFSET = re.compile(r" (\d{2}(?::?\d{2})?)$")
+
+
 def parse_timestamp(field: str, value: str | None) -> datetime | None:
     if value is None:
         return None
-    # A '+' left unescaped in a query string arrives as a space.
-    text = value.strip().replace(" ", "+")
+    text = _SPACED_OFFSET.sub(r"+\1", value.strip())
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise InvalidQuery(field, f"{value!r} is not an RFC 3339 timestamp") from None
     if parsed.tzinfo is None:
         raise InvalidQuery(field, f"{value!r} has no UTC offset (add Z or +HH:MM)")
+    try:
+        parsed.astimezone(UTC)
+    except OverflowError:
+        raise InvalidQuery(field, f"{value!r} is out of range") from None
     return parsed
+
+
+def given(value: str | None) -> str | None:
+    """An empty filter is no filter, as the original's filters treat it."""
+    return value if value is not None and value.strip() else None
 
 
 @router.get("/", response_model=Page[PackageRead], summary="List packages")
@@ -42,15 +55,24 @@ async def list_packages(
     page: PageDep,
     category: Annotated[str | None, Query(description="Only this category (id or slug).")] = None,
     grid: Annotated[str | None, Query(description="Only packages in this grid (id or slug).")] = None,
-    q: Annotated[str | None, Query(description="Only packages whose title, slug or description "
-                                   "contain every word (as a prefix).")] = None,
-    modified_after: Annotated[str | None, Query(description="Only packages modified strictly after this "
-                                                "RFC 3339 timestamp, for incremental sync.")] = None,
+    q: Annotated[
+        str | None,
+        Query(description="Only packages whose title, slug or description contain every word (as a prefix)."),
+    ] = None,
+    modified_after: Annotated[
+        str | None,
+        Query(
+            description="Only packages modified strictly after this RFC 3339 timestamp, for incremental sync."
+        ),
+    ] = None,
     ordering: Annotated[str | None, Query(description=ORDERING_HELP)] = None,
 ) -> Page[PackageRead]:
     repository = PackageRepository(session)
     where = PackageFilter(
-        category=category, grid=grid, q=q, modified_after=parse_timestamp("modified_after", modified_after)
+        category=given(category),
+        grid=given(grid),
+        q=given(q),
+        modified_after=parse_timestamp("modified_after", given(modified_after)),
     )
     count, packages = await repository.list_page(where, parse_ordering(ordering), page.limit, page.offset)
     grid_ids = await repository.grid_ids(package.id for package in packages)

@@ -1,0 +1,5 @@
+"""``python -m pkgindex`` is the ``pkgindex`` command."""
+
+from pkgindex.cli import app
+
+app(prog_name="pkgindex")

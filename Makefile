@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# pytest-xdist workers; each gets its own SQLite and PostgreSQL databases.
+# pytest-xdist workers; each gets its own SQLite and PostgreSQL databases. Tests marked
+# xdist_group (the browser tests: one server and one chromium) stay on one worker.
 TEST_WORKERS ?= 2
 
 .PHONY: install run test lint format bench clean
@@ -25,7 +26,7 @@ run: install
 	$(BIN)/pkgindex serve --host $(HOST) --port $(PORT)
 
 test: install
-	$(BIN)/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check src tests migrations

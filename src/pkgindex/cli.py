@@ -2,9 +2,11 @@
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 import uvicorn
@@ -13,12 +15,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from pkgindex import migrations
 from pkgindex.config import get_settings
 from pkgindex.db import make_engine, make_session_factory, unit_of_work
-from pkgindex.errors import ImportFailed
-from pkgindex.models import Package
+from pkgindex.errors import Conflict, ImportFailed, NotFound
+from pkgindex.models import ApiToken, Package
+from pkgindex.services import tokens
 from pkgindex.services.importer import ImportBatch, ImportCounts, import_batch, read_file
 
 app = typer.Typer(
@@ -26,7 +30,13 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
+token_app = typer.Typer(
+    help="Manage API tokens. A token is printed once, at creation; only its hash is stored.",
+    no_args_is_help=True,
+)
+app.add_typer(token_app, name="token")
 err = Console(stderr=True)
+T = TypeVar("T")
 
 
 def sample_path() -> Path:
@@ -113,3 +123,72 @@ async def _import(paths: list[Path], if_empty: bool) -> ImportCounts | None:
                 return await import_batch(session, batch, progress=lambda n: bar.advance(task, n))
     finally:
         await engine.dispose()
+
+
+async def _in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    engine = make_engine(get_settings())
+    try:
+        async with unit_of_work(make_session_factory(engine)) as session:
+            return await work(session)
+    finally:
+        await engine.dispose()
+
+
+def _run_db(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run ``work`` in one transaction, turning domain and database errors into a message and exit 1."""
+    try:
+        return asyncio.run(_in_transaction(work))
+    except (Conflict, NotFound, tokens.InvalidTokenName) as exc:
+        fail(str(exc))
+    except DBAPIError as exc:
+        fail(f"Database error: {exc.orig} (did you run `pkgindex migrate`?)")
+    except OSError as exc:
+        fail(f"Cannot reach the database: {exc}")
+
+
+@token_app.command("create")
+def create_token(
+    name: Annotated[str, typer.Option(help="A unique name; rows this token writes record it.")],
+    scope: Annotated[tokens.Scope, typer.Option(help="write: edit the index; admin: also manage tokens.")],
+) -> None:
+    """Create a token and print it on stdout, once: it cannot be shown again."""
+
+    async def work(session: AsyncSession) -> str:
+        return (await tokens.create_token(session, name, scope))[1]
+
+    token = _run_db(work)
+    typer.echo(token)
+    err.print(
+        escape(f"Created token {name!r} with scope {scope.value}. Keep it now: it cannot be shown again."),
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else "-"
+
+
+@token_app.command("list")
+def list_tokens() -> None:
+    """List the tokens: name, scope, created, last used, revoked (never the token itself)."""
+    rows: Sequence[ApiToken] = _run_db(tokens.list_tokens)
+    table = [("NAME", "SCOPE", "CREATED", "LAST USED", "REVOKED")] + [
+        (row.name, row.scope, _when(row.created), _when(row.last_used), _when(row.revoked)) for row in rows
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(len(table[0]))]
+    for line in table:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
+
+
+@token_app.command("revoke")
+def revoke_token(name: Annotated[str, typer.Argument(help="The token's name.")]) -> None:
+    """Revoke a token: from now on it is refused. The row stays, for the record."""
+
+    async def work(session: AsyncSession) -> bool:
+        return (await tokens.revoke_token(session, name))[1]
+
+    if _run_db(work):
+        typer.echo(f"Revoked token {name!r}.")
+    else:
+        typer.echo(f"Token {name!r} was already revoked.")

@@ -8,12 +8,12 @@ from fastapi.routing import APIRoute
 
 from pkgindex import __version__
 from pkgindex.api.deps import accept_format
+from pkgindex.api.docs import install_docs
 from pkgindex.api.methods import HeadAndOptions
-from pkgindex.api.problems import install_problem_handlers
+from pkgindex.api.problems import install_problem_handlers, problem_responses
 from pkgindex.api.routes import categories, grids, packages, root, search
 from pkgindex.config import Settings, get_settings
 from pkgindex.db import SessionFactory, make_engine, make_session_factory
-from pkgindex.schemas.common import Problem
 
 API_PREFIX = "/api/v4"
 
@@ -52,14 +52,15 @@ def create_app(settings: Settings | None = None, *, session_factory: SessionFact
         description=DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
-        responses={
-            400: {"model": Problem, "description": "A query parameter is invalid; `errors` names it."},
-            404: {"model": Problem, "description": "No such object or route."},
-        },
+        # Swagger UI and ReDoc come from install_docs, with assets served locally (no CDN).
+        docs_url=None,
+        redoc_url=None,
+        responses=problem_responses(400, 404),
     )
     app.state.settings = settings
     app.state.session_factory = session_factory
     install_problem_handlers(app)
+    install_docs(app)
     for module in (root, packages, categories, grids, search):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=[Depends(accept_format)])
     app.add_middleware(HeadAndOptions)

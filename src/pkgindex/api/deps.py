@@ -1,12 +1,13 @@
 """Dependencies shared by the routes: the per-request session, paging, hyperlinks, output zone."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, HTTPException, Query, Request, Response
+from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pkgindex.config import Settings
@@ -14,6 +15,11 @@ from pkgindex.db import unit_of_work
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
+# Largest request body a write accepts (413 above): room for a grid of some ten thousand hyperlinks.
+MAX_WRITE_BODY_BYTES = 1024 * 1024
+# Media types a write body may have (PATCH also takes JSON Merge Patch, which is what it does).
+JSON_MEDIA_TYPES = frozenset({"application/json"})
+PATCH_MEDIA_TYPES = JSON_MEDIA_TYPES | {"application/merge-patch+json"}
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -123,3 +129,66 @@ def accept_format(
     ] = None,
 ) -> None:
     """The original's clients send ``?format=json`` or ``?format=api``; both get JSON."""
+
+
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").partition(";")[0].strip().lower()
+
+
+def require_json(request: Request) -> None:
+    """415 unless the body is declared ``application/json``."""
+    if _media_type(request) not in JSON_MEDIA_TYPES:
+        raise HTTPException(415, "Send the body as 'Content-Type: application/json'.")
+
+
+def require_patch_json(request: Request) -> None:
+    """415 unless the body is declared JSON (``application/json`` or ``application/merge-patch+json``)."""
+    if _media_type(request) not in PATCH_MEDIA_TYPES:
+        raise HTTPException(
+            415,
+            "Send the body as 'Content-Type: application/json' (or application/merge-patch+json).",
+            headers={"Accept-Patch": ", ".join(sorted(PATCH_MEDIA_TYPES))},
+        )
+
+
+JsonBody = Depends(require_json)
+PatchBody = Depends(require_patch_json)
+
+
+WRITE_DESCRIPTION = (
+    f"Needs a token with the `write` scope. The body is JSON (at most {MAX_WRITE_BODY_BYTES} bytes) in the "
+    "read shape: relations as hyperlinks, ids or slugs; read-only fields are accepted and ignored."
+)
+
+
+class BodyLimitRoute(APIRoute):
+    """A route that turns away a POST, PUT or PATCH body over ``MAX_WRITE_BODY_BYTES`` with a 413,
+    before the body is parsed and whether or not ``Content-Length`` announces it.
+
+    FastAPI's own ``max_body_size`` answers a body whose ``Content-Length`` is too large with a plain
+    text 413 from outside the app's exception handlers; this one goes through them (problem+json)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        if (self.methods or set()).isdisjoint({"POST", "PUT", "PATCH"}):
+            return handler
+
+        async def limited(request: Request) -> Response:
+            await read_body(request, MAX_WRITE_BODY_BYTES)
+            return await handler(request)
+
+        return limited
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """Read the request body (Starlette keeps it for later readers), at most ``limit`` bytes; else 413."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise HTTPException(413)
+    request._body = bytes(body)
+    return request._body

@@ -17,3 +17,6 @@ class Category(Base):
     show_pypi: Mapped[bool] = mapped_column(Boolean, default=True)
     created: Mapped[datetime] = mapped_column(UTCDateTime)
     modified: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # Name of the API token that created / last modified the row; NULL for imported rows.
+    created_by: Mapped[str | None] = mapped_column(String(100))
+    modified_by: Mapped[str | None] = mapped_column(String(100))

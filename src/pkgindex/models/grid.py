@@ -27,3 +27,6 @@ class Grid(Base):
     header: Mapped[bool] = mapped_column(Boolean, default=False)
     created: Mapped[datetime] = mapped_column(UTCDateTime)
     modified: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # Name of the API token that created / last modified the row; NULL for imported rows.
+    created_by: Mapped[str | None] = mapped_column(String(100))
+    modified_by: Mapped[str | None] = mapped_column(String(100))

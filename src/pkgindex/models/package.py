@@ -36,3 +36,6 @@ class Package(Base):
     last_fetched: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     created: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
     modified: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # Name of the API token that created / last modified the row; NULL for imported rows.
+    created_by: Mapped[str | None] = mapped_column(String(100))
+    modified_by: Mapped[str | None] = mapped_column(String(100))

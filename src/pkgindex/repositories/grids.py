@@ -1,13 +1,81 @@
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pkgindex.errors import NotFound
 from pkgindex.models import Grid, Package, grid_package
-from pkgindex.repositories.common import binary_collation, lookup, page_of
+from pkgindex.repositories.common import (
+    binary_collation,
+    insert_row,
+    lookup,
+    lookup_for_update,
+    page_of,
+    touch_rows,
+)
 from pkgindex.repositories.search import rank_candidates
+
+# Ids per IN (...) list and rows per INSERT: well under both backends' parameter limits.
+CHUNK = 5000
+ROWS_PER_INSERT = 1000
+
+
+async def reconcile_membership(
+    session: AsyncSession, from_packages: dict[int, list[int]], from_grids: dict[int, set[int]]
+) -> set[int]:
+    """Set grid membership from both sides; returns the ids of the packages whose grids changed.
+
+    ``from_packages`` maps a package to its grids, in order: they replace its stored memberships.
+    ``from_grids`` maps a grid to its packages: they replace the grid's members, and a package not in
+    ``from_packages`` keeps its other grids in their order, a newly added grid going last. When both
+    sides name a pair, the pair holds. Used by the import and by the write routes."""
+    if not from_packages and not from_grids:
+        return set()
+    from_packages = {p: list(dict.fromkeys(grids)) for p, grids in from_packages.items()}
+    named = set(from_packages).union(*from_grids.values())
+    query = select(grid_package.c.grid_id, grid_package.c.package_id).order_by(
+        grid_package.c.package_id, grid_package.c.position_in_package, grid_package.c.grid_id
+    )
+    if len(named) + len(from_grids) <= CHUNK:  # else reading the whole table is cheaper
+        in_given_grids = select(grid_package.c.package_id).where(grid_package.c.grid_id.in_(list(from_grids)))
+        query = query.where(
+            or_(grid_package.c.package_id.in_(named), grid_package.c.package_id.in_(in_given_grids))
+        )
+    stored: dict[int, list[int]] = {}
+    for grid_id, package_id in await session.execute(query):
+        stored.setdefault(package_id, []).append(grid_id)
+
+    grids_naming: dict[int, list[int]] = {}  # package id -> given grids that list it
+    for grid_id, members in sorted(from_grids.items()):
+        for package_id in members:
+            grids_naming.setdefault(package_id, []).append(grid_id)
+    touched = set(from_packages) | set(grids_naming)
+    touched |= {p for p, grids in stored.items() if any(g in from_grids for g in grids)}
+    memberships: dict[int, list[int]] = {}
+    for package_id in touched:
+        if package_id in from_packages:
+            grids = from_packages[package_id]
+        else:
+            kept = stored.get(package_id, [])
+            grids = [g for g in kept if g not in from_grids or package_id in from_grids[g]]
+        added = [g for g in grids_naming.get(package_id, []) if g not in grids]
+        memberships[package_id] = grids + added
+
+    unchanged = {p for p, grids in memberships.items() if stored.get(p, []) == grids}
+    ids = sorted(touched - unchanged)
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        await session.execute(delete(grid_package).where(grid_package.c.package_id.in_(chunk)))
+    rows = [
+        {"grid_id": grid_id, "package_id": package_id, "position_in_package": position}
+        for package_id in ids
+        for position, grid_id in enumerate(memberships[package_id])
+    ]
+    for start in range(0, len(rows), ROWS_PER_INSERT):
+        await session.execute(grid_package.insert(), rows[start : start + ROWS_PER_INSERT])
+    return set(ids)
 
 
 class GridRepository:
@@ -24,6 +92,26 @@ class GridRepository:
         if grid is None:
             raise NotFound("Not found.")
         return grid
+
+    async def get_for_update(self, ref: str) -> Grid:
+        """Like ``get``, locking the row until the transaction ends."""
+        grid: Grid | None = await lookup_for_update(self.session, Grid, ref)
+        if grid is None:
+            raise NotFound("Not found.")
+        return grid
+
+    async def add(self, grid: Grid) -> Grid:
+        """Insert a new grid; it has its id afterwards."""
+        inserted: Grid = await insert_row(self.session, grid)
+        return inserted
+
+    async def delete(self, grid: Grid) -> None:
+        await self.session.delete(grid)
+        await self.session.flush()
+
+    async def touch(self, ids: Sequence[int], now: datetime, by: str) -> None:
+        """Mark these grids modified (their representation changed through another object)."""
+        await touch_rows(self.session, Grid, ids, now, by)
 
     async def list_page(self, limit: int, offset: int) -> tuple[int, Sequence[Grid]]:
         return await page_of(self.session, select(Grid).order_by(Grid.id.desc()), limit, offset)

@@ -9,7 +9,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pkgindex.errors import InvalidQuery, NotFound
 from pkgindex.models import Category, Grid, Package, grid_package
-from pkgindex.repositories.common import binary_collation, lookup, page_of
+from pkgindex.repositories.common import (
+    binary_collation,
+    insert_row,
+    lookup,
+    lookup_for_update,
+    page_of,
+    touch_rows,
+)
 from pkgindex.repositories.search import matches, rank_candidates
 
 # The fields a client may order packages by; each may also be prefixed with "-" for descending.
@@ -62,6 +69,26 @@ class PackageRepository:
         if package is None:
             raise NotFound("Not found.")
         return package
+
+    async def get_for_update(self, ref: str) -> Package:
+        """Like ``get``, locking the row until the transaction ends."""
+        package: Package | None = await lookup_for_update(self.session, Package, ref)
+        if package is None:
+            raise NotFound("Not found.")
+        return package
+
+    async def add(self, package: Package) -> Package:
+        """Insert a new package; it has its id afterwards."""
+        inserted: Package = await insert_row(self.session, package)
+        return inserted
+
+    async def delete(self, package: Package) -> None:
+        await self.session.delete(package)
+        await self.session.flush()
+
+    async def touch(self, ids: Sequence[int], now: datetime, by: str) -> None:
+        """Mark these packages modified (their representation changed through another object)."""
+        await touch_rows(self.session, Package, ids, now, by)
 
     async def list_page(
         self, where: PackageFilter, ordering: list[tuple[str, bool]], limit: int, offset: int

@@ -11,13 +11,15 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pkgindex.errors import ImportFailed
-from pkgindex.models import Category, Grid, Package, grid_package
+from pkgindex.models import Category, Grid, Package
+from pkgindex.repositories.common import catch_up_id_sequence
+from pkgindex.repositories.grids import reconcile_membership
 from pkgindex.schemas.records import CategoryRecord, GridRecord, PackageRecord
 
 # Rows per INSERT statement, and ids per IN (...) list: well under both backends' parameter limits.
@@ -156,6 +158,8 @@ async def import_batch(
                 raise ImportFailed(f"{kind} with ids {first}..{last}: {exc.orig}") from None
             progress(len(chunk))
     await _reconcile_membership(session, batch)
+    for table in ("category", "grid", "package"):
+        await catch_up_id_sequence(session, table)  # explicit ids leave the sequences behind
     return counts
 
 
@@ -245,46 +249,9 @@ async def _upsert(session: AsyncSession, model: Any, rows: list[dict[str, Any]])
 
 
 async def _reconcile_membership(session: AsyncSession, batch: ImportBatch) -> None:
-    """Membership from both sides. An imported package's ``grids`` replace its stored memberships,
-    in the order given; an imported grid's ``packages`` replace the grid's members, and a package
-    that is not imported keeps its other grids in their order, a newly added grid going last. When
-    both sides are imported, a pair named by either side holds."""
-    if not batch.packages and not batch.grids:
-        return
-    from_packages = {p.id: list(dict.fromkeys(p.grids)) for p in batch.packages}
-    from_grids = {g.id: set(g.packages) for g in batch.grids}
-    stored: dict[int, list[int]] = {}
-    query = select(grid_package.c.grid_id, grid_package.c.package_id).order_by(
-        grid_package.c.package_id, grid_package.c.position_in_package, grid_package.c.grid_id
+    """Membership from both sides: see ``reconcile_membership``."""
+    await reconcile_membership(
+        session,
+        {p.id: p.grids for p in batch.packages},
+        {g.id: set(g.packages) for g in batch.grids},
     )
-    for grid_id, package_id in await session.execute(query):
-        stored.setdefault(package_id, []).append(grid_id)
-
-    grids_naming: dict[int, list[int]] = {}  # package id -> imported grids that list it
-    for grid_id, members in sorted(from_grids.items()):
-        for package_id in members:
-            grids_naming.setdefault(package_id, []).append(grid_id)
-    touched = set(from_packages) | set(grids_naming)
-    touched |= {p for p, grids in stored.items() if any(g in from_grids for g in grids)}
-    memberships: dict[int, list[int]] = {}
-    for package_id in touched:
-        if package_id in from_packages:
-            grids = from_packages[package_id]
-        else:
-            kept = stored.get(package_id, [])
-            grids = [g for g in kept if g not in from_grids or package_id in from_grids[g]]
-        added = [g for g in grids_naming.get(package_id, []) if g not in grids]
-        memberships[package_id] = grids + added
-
-    unchanged = {p for p, grids in memberships.items() if stored.get(p, []) == grids}
-    ids = sorted(touched - unchanged)
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
-        await session.execute(delete(grid_package).where(grid_package.c.package_id.in_(chunk)))
-    rows = [
-        {"grid_id": grid_id, "package_id": package_id, "position_in_package": position}
-        for package_id in ids
-        for position, grid_id in enumerate(memberships[package_id])
-    ]
-    for start in range(0, len(rows), BATCH * 2):
-        await session.execute(grid_package.insert(), rows[start : start + BATCH * 2])

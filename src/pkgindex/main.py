@@ -11,7 +11,7 @@ from pkgindex.api.deps import accept_format
 from pkgindex.api.docs import install_docs
 from pkgindex.api.methods import HeadAndOptions
 from pkgindex.api.problems import install_problem_handlers, problem_responses
-from pkgindex.api.routes import categories, grids, packages, root, search
+from pkgindex.api.routes import categories, grids, packages, root, search, tokens
 from pkgindex.config import Settings, get_settings
 from pkgindex.db import SessionFactory, make_engine, make_session_factory
 
@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None, *, session_factory: SessionFact
     app.state.session_factory = session_factory
     install_problem_handlers(app)
     install_docs(app)
-    for module in (root, packages, categories, grids, search):
+    for module in (root, packages, categories, grids, search, tokens):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=[Depends(accept_format)])
     app.add_middleware(HeadAndOptions)
     return app

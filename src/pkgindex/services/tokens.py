@@ -89,7 +89,10 @@ async def list_tokens(session: AsyncSession) -> Sequence[ApiToken]:
 async def revoke_token(session: AsyncSession, name: str) -> tuple[ApiToken, bool]:
     """Revoke the token named ``name``; returns it and whether it was revoked just now (False if it
     already was)."""
-    row = await session.scalar(select(ApiToken).where(ApiToken.name == name))
+    # A name no token can have (NUL and the like) is not sent to the database at all.
+    row = None
+    if NAME_PATTERN.fullmatch(name):
+        row = await session.scalar(select(ApiToken).where(ApiToken.name == name))
     if row is None:
         raise NotFound(f"no token named {name!r}")
     if row.revoked is not None:

@@ -2,13 +2,13 @@
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, Select, false, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pkgindex.errors import Conflict
+from pkgindex.errors import Conflict, NotFound
 
 # Ids are 32-bit integer columns: a larger number can only be a slug (and binding it would fail on
 # PostgreSQL).
@@ -155,3 +155,46 @@ async def touch_rows(session: AsyncSession, model: Any, ids: Sequence[int], now:
             update(model).where(model.id.in_(list(ids))).values(modified=now, modified_by=by),
             execution_options={"synchronize_session": "fetch"},
         )
+
+
+ModelT = TypeVar("ModelT")
+
+
+class ResourceRepository(Generic[ModelT]):
+    """What every v4 resource's repository has: look-up by id or slug, insert, delete, touch."""
+
+    model: type[ModelT]
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @property
+    def dialect(self) -> str:
+        return self.session.get_bind().dialect.name
+
+    async def get(self, ref: str) -> ModelT:
+        """The row with this id or slug; an id wins over a numeric slug."""
+        row: ModelT | None = await lookup(self.session, select(self.model), self.model, ref)
+        if row is None:
+            raise NotFound("Not found.")
+        return row
+
+    async def get_for_update(self, ref: str) -> ModelT:
+        """Like ``get``, locking the row until the transaction ends."""
+        row: ModelT | None = await lookup_for_update(self.session, self.model, ref)
+        if row is None:
+            raise NotFound("Not found.")
+        return row
+
+    async def add(self, row: ModelT) -> ModelT:
+        """Insert a new row; it has its id afterwards."""
+        inserted: ModelT = await insert_row(self.session, row)
+        return inserted
+
+    async def delete(self, row: ModelT) -> None:
+        await self.session.delete(row)
+        await self.session.flush()
+
+    async def touch(self, ids: Sequence[int], now: datetime, by: str) -> None:
+        """Mark these rows modified (their representation changed through another object)."""
+        await touch_rows(self.session, self.model, ids, now, by)

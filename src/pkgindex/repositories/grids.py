@@ -1,19 +1,14 @@
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
 
 from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pkgindex.errors import NotFound
 from pkgindex.models import Grid, Package, grid_package
 from pkgindex.repositories.common import (
+    ResourceRepository,
     binary_collation,
-    insert_row,
-    lookup,
-    lookup_for_update,
     page_of,
-    touch_rows,
 )
 from pkgindex.repositories.search import rank_candidates
 
@@ -78,40 +73,8 @@ async def reconcile_membership(
     return set(ids)
 
 
-class GridRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @property
-    def dialect(self) -> str:
-        return self.session.get_bind().dialect.name
-
-    async def get(self, ref: str) -> Grid:
-        """The grid with this id or slug; an id wins over a numeric slug."""
-        grid: Grid | None = await lookup(self.session, select(Grid), Grid, ref)
-        if grid is None:
-            raise NotFound("Not found.")
-        return grid
-
-    async def get_for_update(self, ref: str) -> Grid:
-        """Like ``get``, locking the row until the transaction ends."""
-        grid: Grid | None = await lookup_for_update(self.session, Grid, ref)
-        if grid is None:
-            raise NotFound("Not found.")
-        return grid
-
-    async def add(self, grid: Grid) -> Grid:
-        """Insert a new grid; it has its id afterwards."""
-        inserted: Grid = await insert_row(self.session, grid)
-        return inserted
-
-    async def delete(self, grid: Grid) -> None:
-        await self.session.delete(grid)
-        await self.session.flush()
-
-    async def touch(self, ids: Sequence[int], now: datetime, by: str) -> None:
-        """Mark these grids modified (their representation changed through another object)."""
-        await touch_rows(self.session, Grid, ids, now, by)
+class GridRepository(ResourceRepository[Grid]):
+    model = Grid
 
     async def list_page(self, limit: int, offset: int) -> tuple[int, Sequence[Grid]]:
         return await page_of(self.session, select(Grid).order_by(Grid.id.desc()), limit, offset)

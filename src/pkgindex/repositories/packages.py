@@ -5,17 +5,14 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from pkgindex.errors import InvalidQuery, NotFound
+from pkgindex.errors import InvalidQuery
 from pkgindex.models import Category, Grid, Package, grid_package
 from pkgindex.repositories.common import (
+    ResourceRepository,
     binary_collation,
-    insert_row,
     lookup,
-    lookup_for_update,
     page_of,
-    touch_rows,
 )
 from pkgindex.repositories.search import matches, rank_candidates
 
@@ -55,40 +52,8 @@ def parse_ordering(value: str | None) -> list[tuple[str, bool]]:
     return terms
 
 
-class PackageRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    @property
-    def dialect(self) -> str:
-        return self.session.get_bind().dialect.name
-
-    async def get(self, ref: str) -> Package:
-        """The package with this id or slug; an id wins over a numeric slug."""
-        package: Package | None = await lookup(self.session, select(Package), Package, ref)
-        if package is None:
-            raise NotFound("Not found.")
-        return package
-
-    async def get_for_update(self, ref: str) -> Package:
-        """Like ``get``, locking the row until the transaction ends."""
-        package: Package | None = await lookup_for_update(self.session, Package, ref)
-        if package is None:
-            raise NotFound("Not found.")
-        return package
-
-    async def add(self, package: Package) -> Package:
-        """Insert a new package; it has its id afterwards."""
-        inserted: Package = await insert_row(self.session, package)
-        return inserted
-
-    async def delete(self, package: Package) -> None:
-        await self.session.delete(package)
-        await self.session.flush()
-
-    async def touch(self, ids: Sequence[int], now: datetime, by: str) -> None:
-        """Mark these packages modified (their representation changed through another object)."""
-        await touch_rows(self.session, Package, ids, now, by)
+class PackageRepository(ResourceRepository[Package]):
+    model = Package
 
     async def list_page(
         self, where: PackageFilter, ordering: list[tuple[str, bool]], limit: int, offset: int

@@ -29,6 +29,28 @@ GEN_DATASET = SHARED / "tools" / "gen_dataset.py"
 DEFAULT_PG_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
+# The record the issue quotes, as the original serves it (it is in the bundled sample).
+DBSETTINGS = {
+    "category": "https://djangopackages.org/api/v4/categories/1/",
+    "grids": ["https://djangopackages.org/api/v4/grids/55/"],
+    "id": 1686,
+    "title": "django-dbsettings",
+    "slug": "django-dbsettings-new",
+    "last_updated": "2026-01-28T16:20:56-05:00",
+    "last_fetched": "2026-02-15T19:01:29.443217-05:00",
+    "repo_url": "https://github.com/zlorf/django-dbsettings",
+    "pypi_version": "1.4.0",
+    "created": "2013-02-21T06:07:16.164960-05:00",
+    "modified": "2026-01-28T14:37:50.814473-05:00",
+    "repo_forks": 39,
+    "repo_description": "Application settings whose values can be updated while a project is up and running",
+    "pypi_url": "http://pypi.python.org/pypi/django-dbsettings",
+    "documentation_url": None,
+    "repo_watchers": 64,
+    "commits_over_52": [0] * 49 + [2, 0, 0],
+    "participants": ["zlorf", "gulopine", "hdg700"],
+}
+
 
 def postgres_admin_url() -> str:
     return os.environ.get("PKGINDEX_TEST_DATABASE_URL", DEFAULT_PG_URL)

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from tests.conftest import DBSETTINGS
 
 ORIGINAL = "https://djangopackages.org"
 ORIGINAL_ZONE = "America/New_York"
@@ -27,27 +28,6 @@ ORDERING_FIELDS = (
 )
 WORD = re.compile(r"[^\W_]+")
 
-# The record the issue quotes, as the original serves it.
-DBSETTINGS = {
-    "category": f"{ORIGINAL}/api/v4/categories/1/",
-    "grids": [f"{ORIGINAL}/api/v4/grids/55/"],
-    "id": 1686,
-    "title": "django-dbsettings",
-    "slug": "django-dbsettings-new",
-    "last_updated": "2026-01-28T16:20:56-05:00",
-    "last_fetched": "2026-02-15T19:01:29.443217-05:00",
-    "repo_url": "https://github.com/zlorf/django-dbsettings",
-    "pypi_version": "1.4.0",
-    "created": "2013-02-21T06:07:16.164960-05:00",
-    "modified": "2026-01-28T14:37:50.814473-05:00",
-    "repo_forks": 39,
-    "repo_description": "Application settings whose values can be updated while a project is up and running",
-    "pypi_url": "http://pypi.python.org/pypi/django-dbsettings",
-    "documentation_url": None,
-    "repo_watchers": 64,
-    "commits_over_52": [0] * 49 + [2, 0, 0],
-    "participants": ["zlorf", "gulopine", "hdg700"],
-}
 GRID_55 = {
     "id": 55,
     "title": "Settings",

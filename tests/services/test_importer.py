@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from tests.conftest import ClientFactory, Loader
+from tests.conftest import DBSETTINGS, ClientFactory, Loader
 
 from pkgindex.cli import sample_path
 from pkgindex.db import unit_of_work
@@ -20,27 +20,6 @@ from pkgindex.services.importer import ImportBatch, import_batch, read_file
 BASE = "https://djangopackages.org/api/v4/"
 ORIGIN = "https://djangopackages.org"
 NY = "America/New_York"
-
-DBSETTINGS = {
-    "category": "https://djangopackages.org/api/v4/categories/1/",
-    "grids": ["https://djangopackages.org/api/v4/grids/55/"],
-    "id": 1686,
-    "title": "django-dbsettings",
-    "slug": "django-dbsettings-new",
-    "last_updated": "2026-01-28T16:20:56-05:00",
-    "last_fetched": "2026-02-15T19:01:29.443217-05:00",
-    "repo_url": "https://github.com/zlorf/django-dbsettings",
-    "pypi_version": "1.4.0",
-    "created": "2013-02-21T06:07:16.164960-05:00",
-    "modified": "2026-01-28T14:37:50.814473-05:00",
-    "repo_forks": 39,
-    "repo_description": "Application settings whose values can be updated while a project is up and running",
-    "pypi_url": "http://pypi.python.org/pypi/django-dbsettings",
-    "documentation_url": None,
-    "repo_watchers": 64,
-    "commits_over_52": [0] * 49 + [2, 0, 0],
-    "participants": ["zlorf", "gulopine", "hdg700"],
-}
 
 
 def ids(links: list[str]) -> list[int]:

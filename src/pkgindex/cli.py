@@ -1,6 +1,7 @@
 """The ``pkgindex`` command. Every subcommand reads the same settings (``PKGINDEX_*``)."""
 
 import asyncio
+import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
@@ -22,6 +23,8 @@ from pkgindex.config import get_settings
 from pkgindex.db import make_engine, make_session_factory, unit_of_work
 from pkgindex.errors import Conflict, ImportFailed, NotFound
 from pkgindex.models import ApiToken, Package
+from pkgindex.refresh.runner import Refresher
+from pkgindex.repositories.packages import PackageRepository
 from pkgindex.services import tokens
 from pkgindex.services.importer import ImportBatch, ImportCounts, import_batch, read_file
 
@@ -144,6 +147,74 @@ def _run_db(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         fail(f"Database error: {exc.orig} (did you run `pkgindex migrate`?)")
     except OSError as exc:
         fail(f"Cannot reach the database: {exc}")
+
+
+@app.command()
+def refresh(
+    every: Annotated[bool, typer.Option("--all", help="Refresh every package, due or not.")] = False,
+    slugs: Annotated[
+        list[str] | None,
+        typer.Option("--package", metavar="SLUG", help="Refresh this package (id or slug) now; repeatable."),
+    ] = None,
+    loop: Annotated[
+        bool, typer.Option("--loop", help="Keep refreshing what falls due, until interrupted.")
+    ] = False,
+) -> None:
+    """Fetch GitHub and PyPI stats of the packages that are due, then print a summary.
+
+    Several `pkgindex refresh` processes (or replicas) on one PostgreSQL share the work."""
+    try:
+        summary_lines, failed = asyncio.run(_refresh(every, slugs or [], loop))
+    except NotFound as exc:
+        fail(str(exc))
+    except DBAPIError as exc:
+        fail(f"Database error: {exc.orig} (did you run `pkgindex migrate`?)")
+    except OSError as exc:
+        fail(f"Cannot reach the database: {exc}")
+    for line in summary_lines:
+        typer.echo(line)
+    if slugs and failed:
+        raise typer.Exit(1)
+
+
+async def _refresh(every: bool, slugs: list[str], loop: bool) -> tuple[list[str], int]:
+    settings = get_settings()
+    engine = make_engine(settings)
+    refresher = Refresher(settings, make_session_factory(engine))
+    try:
+        only: list[int] | None = None
+        if slugs:
+            async with unit_of_work(refresher.factory) as session:
+                only = []
+                for slug in slugs:
+                    try:
+                        only.append((await PackageRepository(session).get(slug)).id)
+                    except NotFound:  # say which one: --package is repeatable
+                        raise NotFound(f"No package with id or slug {slug!r}.") from None
+            await refresher.make_due(package_ids=only)
+        elif every:
+            await refresher.make_due(every=True)
+        if loop:
+            stop = asyncio.Event()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                asyncio.get_running_loop().add_signal_handler(signum, stop.set)
+            await refresher.run_forever(stop)
+        else:
+            total = len(only) if only is not None else await refresher.count_due()
+            with Progress(
+                TextColumn("refreshing"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                disable=not sys.stderr.isatty(),
+            ) as bar:
+                task = bar.add_task("refresh", total=total)
+                await refresher.run_pass(only=only, progress=lambda n: bar.advance(task, n))
+        return refresher.summary.lines(refresher.github), refresher.summary.outcomes["failed"]
+    finally:
+        await refresher.aclose()
+        await engine.dispose()
 
 
 @token_app.command("create")

@@ -3,7 +3,7 @@
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +22,79 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, description="Port `pkgindex serve` listens on.")
     db_pool_size: int = Field(default=10, ge=1, description="Connections kept per process (PostgreSQL).")
     log_level: str = Field(default="info", description="uvicorn log level.")
+
+    # --- the refresher (``pkgindex refresh``; inside ``pkgindex serve`` when refresh_enabled) --------
+    github_token: SecretStr | None = Field(
+        default=None,
+        description="GitHub token. With one, core stats come in batches over GraphQL and 304s are free;"
+        " without, REST only, paced for the anonymous limit of 60 requests an hour.",
+    )
+    github_api_url: str = Field(default="https://api.github.com", description="GitHub REST API base URL.")
+    github_graphql_url: str = Field(
+        default="https://api.github.com/graphql", description="GitHub GraphQL endpoint."
+    )
+    pypi_url: str = Field(
+        default="https://pypi.org", description="PyPI base URL (JSON API at /pypi/NAME/json)."
+    )
+    refresh_enabled: bool = Field(
+        default=False, description="Run the refresher as a background task inside `pkgindex serve`."
+    )
+    refresh_interval: float = Field(
+        default=86400, gt=0, description="Seconds between two refreshes of one package (24 h)."
+    )
+    refresh_poll_interval: float = Field(
+        default=30, gt=0, description="Seconds the refresh loop sleeps when nothing is due."
+    )
+    refresh_batch_size: int = Field(
+        default=100,
+        ge=1,
+        le=100,
+        description="Packages claimed at a time; also repositories per GraphQL query.",
+    )
+    refresh_lease_seconds: float = Field(
+        default=300,
+        gt=0,
+        description="How long a claimed package stays reserved for one worker (renewed while it works).",
+    )
+    refresh_error_backoff: float = Field(
+        default=900,
+        gt=0,
+        description="Seconds before retrying a failed package; doubles with each consecutive error.",
+    )
+    refresh_max_backoff: float = Field(
+        default=7 * 86400, gt=0, description="Longest wait between retries of a failing package."
+    )
+    github_stats_max_age: float = Field(
+        default=30 * 86400,
+        gt=0,
+        description="Seconds after which contributors are fetched again even without a push.",
+    )
+    github_concurrency: int = Field(
+        default=4, ge=1, le=32, description="Requests in flight to GitHub at once."
+    )
+    pypi_concurrency: int = Field(
+        default=16,
+        ge=1,
+        le=32,
+        description="Requests in flight to PyPI (a CDN with no rate limit; most answers are 304s).",
+    )
+    upstream_timeout: float = Field(
+        default=10, gt=0, description="Seconds before an upstream request times out."
+    )
+    upstream_retries: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        description="Retries of a transient upstream fault (timeout, reset, 5xx, bad body).",
+    )
+    upstream_backoff: float = Field(
+        default=1.0, ge=0, description="First retry delay in seconds; grows exponentially, with jitter."
+    )
+    activity_retry_delay: float = Field(
+        default=10,
+        ge=0,
+        description="Seconds before asking again for weekly commit activity GitHub answered 202.",
+    )
 
     @field_validator("timezone")
     @classmethod

@@ -1,5 +1,7 @@
 """The application factory."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,9 +13,10 @@ from pkgindex.api.deps import accept_format
 from pkgindex.api.docs import install_docs
 from pkgindex.api.methods import HeadAndOptions
 from pkgindex.api.problems import install_problem_handlers, problem_responses
-from pkgindex.api.routes import categories, grids, packages, root, search, tokens
+from pkgindex.api.routes import categories, grids, packages, refresh, root, search, tokens
 from pkgindex.config import Settings, get_settings
 from pkgindex.db import SessionFactory, make_engine, make_session_factory
+from pkgindex.refresh.runner import Refresher
 
 API_PREFIX = "/api/v4"
 
@@ -25,6 +28,25 @@ Lists are paginated with `limit` (default 20, at most 100) and `offset` in the e
 `{count, next, previous, results}`; follow `next` to walk a collection. Errors are
 RFC 9457 `application/problem+json` bodies with a `detail`.
 """
+
+
+@asynccontextmanager
+async def background_refresher(settings: Settings, factory: SessionFactory) -> AsyncIterator[None]:
+    """With ``refresh_enabled``, refresh what falls due for as long as the app serves."""
+    if not settings.refresh_enabled:
+        yield
+        return
+    refresher = Refresher(settings, factory)
+    stop = asyncio.Event()
+    task = asyncio.create_task(refresher.run_forever(stop), name="refresher")
+    try:
+        yield
+    finally:
+        stop.set()
+        task.cancel()  # a pass in progress stops at its next await; its leases are given back
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await refresher.aclose()
 
 
 def operation_id(route: APIRoute) -> str:
@@ -43,7 +65,8 @@ def create_app(settings: Settings | None = None, *, session_factory: SessionFact
             return
         engine = make_engine(settings)
         app.state.session_factory = make_session_factory(engine)
-        yield
+        async with background_refresher(settings, app.state.session_factory):
+            yield
         await engine.dispose()
 
     app = FastAPI(
@@ -61,7 +84,7 @@ def create_app(settings: Settings | None = None, *, session_factory: SessionFact
     app.state.session_factory = session_factory
     install_problem_handlers(app)
     install_docs(app)
-    for module in (root, packages, categories, grids, search, tokens):
+    for module in (root, packages, refresh, categories, grids, search, tokens):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=[Depends(accept_format)])
     app.add_middleware(HeadAndOptions)
     return app

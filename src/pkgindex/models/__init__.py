@@ -4,6 +4,7 @@ from pkgindex.models.base import Base, UTCDateTime
 from pkgindex.models.category import Category
 from pkgindex.models.grid import Grid, grid_package
 from pkgindex.models.package import Package
+from pkgindex.models.refresh import PackageRefresh
 from pkgindex.models.token import ApiToken
 
-__all__ = ["ApiToken", "Base", "Category", "Grid", "Package", "UTCDateTime", "grid_package"]
+__all__ = ["ApiToken", "Base", "Category", "Grid", "Package", "PackageRefresh", "UTCDateTime", "grid_package"]

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pkgindex.models.base import Base, UTCDateTime
@@ -27,6 +27,8 @@ class Package(Base):
     pypi_url: Mapped[str] = mapped_column(String(255), default="")
     pypi_version: Mapped[str | None] = mapped_column(String(100))
     documentation_url: Mapped[str | None] = mapped_column(String(255))
+    # Whether documentation_url came from PyPI (the refresher may replace it) rather than a person.
+    documentation_url_from_pypi: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     repo_watchers: Mapped[int] = mapped_column(Integer, default=0, index=True)
     repo_forks: Mapped[int] = mapped_column(Integer, default=0, index=True)
     repo_description: Mapped[str] = mapped_column(String(500), default="")

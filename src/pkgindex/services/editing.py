@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from pkgindex.errors import DuplicateValue, InUse, InvalidField
 from pkgindex.models import Category, Grid, Package
+from pkgindex.refresh import state as refresh_state
 from pkgindex.repositories.categories import CategoryRepository
 from pkgindex.repositories.common import holder_of, resolve_ids
 from pkgindex.repositories.grids import GridRepository, reconcile_membership
@@ -160,8 +161,10 @@ class Editor:
         if grids is not None:
             stored = (await PackageRepository(self.session).grid_ids([package.id]))[package.id]
             changed = await self._set_grids(package, stored, grids) or changed
-        old_repo_url, old_pypi_url = package.repo_url, package.pypi_url
+        old_repo_url, old_pypi_url, old_docs = package.repo_url, package.pypi_url, package.documentation_url
         changed = self._assign(package, values, PACKAGE_FIELDS) or changed
+        if package.documentation_url != old_docs:
+            package.documentation_url_from_pypi = False  # a person's link: the refresher keeps it
         if package.repo_url != old_repo_url:
             stats = no_repo_stats()
             self._assign(package, stats, tuple(stats))
@@ -169,6 +172,8 @@ class Editor:
         if package.pypi_url != old_pypi_url:
             package.pypi_version = None
             package.last_fetched = None
+        if (package.repo_url, package.pypi_url) != (old_repo_url, old_pypi_url):
+            await refresh_state.make_due(self.session, package.id, self.now)  # after the UPDATE: lock order
         if changed:
             self._stamp(package)
             await self.session.flush()

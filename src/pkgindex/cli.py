@@ -1,8 +1,11 @@
 """The ``pkgindex`` command. Every subcommand reads the same settings (``PKGINDEX_*``)."""
 
 import asyncio
+import os
+import shutil
 import signal
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from importlib import resources
@@ -19,10 +22,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from pkgindex import migrations
-from pkgindex.config import get_settings
+from pkgindex.config import Settings, get_settings
 from pkgindex.db import make_engine, make_session_factory, unit_of_work
 from pkgindex.errors import Conflict, ImportFailed, NotFound
 from pkgindex.models import ApiToken, Package
+from pkgindex.ops.logs import logging_config
 from pkgindex.refresh.runner import Refresher
 from pkgindex.repositories.packages import PackageRepository
 from pkgindex.services import tokens
@@ -51,16 +55,43 @@ def sample_path() -> Path:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on [default: PKGINDEX_HOST]")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on [default: PKGINDEX_PORT]")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Worker processes [default: PKGINDEX_WORKERS]")
+    ] = None,
 ) -> None:
-    """Serve the API with uvicorn."""
+    """Serve the API with uvicorn: JSON logs, graceful shutdown on SIGTERM."""
     settings = get_settings()
+    workers = workers or settings.workers
+    metrics_dir = None
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker writes its metrics there; a scrape of any worker reports them all.
+        metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="pkgindex-metrics-")
+    try:
+        _serve(settings, host, port, workers)
+    finally:
+        if metrics_dir:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _serve(settings: Settings, host: str | None, port: int | None, workers: int) -> None:
     uvicorn.run(
         "pkgindex.main:create_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
-        log_level=settings.log_level,
+        workers=workers,
+        root_path=settings.root_path,
+        # Forwarded headers are applied by the app itself, from PKGINDEX_FORWARDED_ALLOW_IPS only.
+        proxy_headers=False,
+        server_header=False,
+        log_config=logging_config(settings.log_level),
+        access_log=False,
+        # On SIGTERM: stop accepting, let requests in flight finish (up to this long), then shut down.
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
+
+
+SHUTDOWN_GRACE_SECONDS = 30
 
 
 @app.command()

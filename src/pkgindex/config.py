@@ -21,7 +21,19 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `pkgindex serve` listens on.")
     port: int = Field(default=8000, description="Port `pkgindex serve` listens on.")
     db_pool_size: int = Field(default=10, ge=1, description="Connections kept per process (PostgreSQL).")
-    log_level: str = Field(default="info", description="uvicorn log level.")
+    log_level: str = Field(default="info", description="Log level (JSON lines on stderr).")
+    db_connect_timeout: float = Field(
+        default=5, gt=0, description="Seconds to wait for a database connection before answering 503."
+    )
+    workers: int = Field(default=1, ge=1, le=64, description="Worker processes of `pkgindex serve`.")
+    forwarded_allow_ips: str = Field(
+        default="",
+        description="Proxies whose Forwarded / X-Forwarded-* headers are trusted: comma-separated addresses"
+        " or CIDR networks, or * for any. Empty: trust none.",
+    )
+    root_path: str = Field(
+        default="", description="Path prefix the service is mounted under behind a proxy, e.g. /pkgindex."
+    )
 
     # --- the refresher (``pkgindex refresh``; inside ``pkgindex serve`` when refresh_enabled) --------
     github_token: SecretStr | None = Field(

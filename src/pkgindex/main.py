@@ -13,9 +13,12 @@ from pkgindex.api.deps import accept_format
 from pkgindex.api.docs import install_docs
 from pkgindex.api.methods import HeadAndOptions
 from pkgindex.api.problems import install_problem_handlers, problem_responses
-from pkgindex.api.routes import categories, grids, packages, refresh, root, search, tokens
+from pkgindex.api.routes import categories, grids, health, packages, refresh, root, search, tokens
 from pkgindex.config import Settings, get_settings
 from pkgindex.db import SessionFactory, make_engine, make_session_factory
+from pkgindex.ops.metrics import instrument_pool
+from pkgindex.ops.proxy import TrustedProxyHeaders
+from pkgindex.ops.requests import RequestContext
 from pkgindex.refresh.runner import Refresher
 
 API_PREFIX = "/api/v4"
@@ -64,6 +67,7 @@ def create_app(settings: Settings | None = None, *, session_factory: SessionFact
             yield
             return
         engine = make_engine(settings)
+        instrument_pool(engine)
         app.state.session_factory = make_session_factory(engine)
         async with background_refresher(settings, app.state.session_factory):
             yield
@@ -86,5 +90,9 @@ def create_app(settings: Settings | None = None, *, session_factory: SessionFact
     install_docs(app)
     for module in (root, packages, refresh, categories, grids, search, tokens):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=[Depends(accept_format)])
+    app.include_router(health.router)
     app.add_middleware(HeadAndOptions)
+    app.add_middleware(RequestContext)
+    # Outermost: the logs and the links see the client and host as the trusted proxy reported them.
+    app.add_middleware(TrustedProxyHeaders, trusted=settings.forwarded_allow_ips)
     return app

@@ -7,10 +7,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from pkgindex.api.deps import MAX_WRITE_BODY_BYTES
+from pkgindex.db import database_unavailable
 from pkgindex.errors import DuplicateValue, InvalidField, InvalidQuery, PkgIndexError
 from pkgindex.schemas.common import Problem
 
@@ -94,6 +97,19 @@ async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     return problem(status, f"Invalid {kind} '{where}': {first['msg']}", errors=errors)
 
 
+async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    if not database_unavailable(exc):
+        raise exc  # a failed query, not an outage: on_unexpected_error answers it
+    # The database is down or restarting: say so at once (no hang) and when to try again. The pool
+    # replaces dead connections (pre-ping), so the service recovers by itself when the database is back.
+    logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+    return problem(
+        503,
+        "The database is unavailable; try again shortly.",
+        headers={"Retry-After": "5", "Cache-Control": "no-store"},
+    )
+
+
 async def on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem(500, "The server hit an unexpected error; nothing was changed.")
@@ -103,6 +119,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(PkgIndexError, on_domain_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+    for database_error in (DBAPIError, OSError, TimeoutError, SQLAlchemyTimeoutError):
+        app.add_exception_handler(database_error, on_database_error)
     app.add_exception_handler(Exception, on_unexpected_error)
 
 
@@ -117,6 +135,7 @@ PROBLEM_DESCRIPTIONS = {
     413: f"The request body is over {MAX_WRITE_BODY_BYTES} bytes.",
     415: "The body is not `application/json`.",
     422: "A field is invalid (format, length, unknown category, grid or package); `errors` names it.",
+    503: "The database is unreachable or the schema is not migrated (readiness), with `Retry-After`.",
 }
 
 

@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from pkgindex.ops.metrics import UPSTREAM_QUOTA_REMAINING
+
 # x-ratelimit-reset is in whole seconds; wait a little past it so the new window has surely begun.
 RESET_MARGIN = 1.0
 # GitHub: a secondary limit without retry-after or reset means "wait at least one minute".
@@ -107,6 +109,7 @@ class HostGate:
         if quota.reset_at == reset_at and quota.remaining is not None:
             remaining = min(remaining, quota.remaining)
         quota.limit, quota.remaining, quota.reset_at = limit, remaining, reset_at
+        UPSTREAM_QUOTA_REMAINING.labels(self.name, resource).set(remaining)
 
     def pause(self, resource: str, headers: Mapping[str, str]) -> float:
         """A rate-limit answer: hold every request to this host until the time it named."""

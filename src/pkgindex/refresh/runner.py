@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 from pkgindex.config import Settings
 from pkgindex.db import SessionFactory, unit_of_work
+from pkgindex.ops.metrics import REFRESHED_PACKAGES
 from pkgindex.refresh import state
 from pkgindex.refresh.github import GitHub
 from pkgindex.refresh.hosts import Job, Outcome, RepoHost, unsupported_reason
@@ -227,6 +228,7 @@ class Refresher:
         if retry_soon:
             self._awaiting_retry[job.id] = kind
         self.summary.outcomes[kind] += 1
+        REFRESHED_PACKAGES.labels(kind).inc()
 
     async def _keep_leases(self, ids: list[int]) -> None:
         interval = self.settings.refresh_lease_seconds / 3

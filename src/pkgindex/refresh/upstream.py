@@ -17,6 +17,7 @@ import httpx
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from pkgindex import __version__
+from pkgindex.ops.metrics import UPSTREAM_REQUESTS
 from pkgindex.refresh.gate import HostGate
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,7 @@ class Upstream:
         self, response: httpx.Response, resource: str, charge: Callable[[httpx.Response], int] | None
     ) -> None:
         self.traffic.requests[(self.gate.name, response.status_code)] += 1
+        UPSTREAM_REQUESTS.labels(self.gate.name, str(response.status_code)).inc()
         if response.status_code == 304:
             self.traffic.not_modified += 1
         self.traffic.units[resource] += charge(response) if charge else 0

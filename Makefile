@@ -37,5 +37,15 @@ format: install
 	$(BIN)/ruff check --fix src tests migrations
 	$(BIN)/ruff format src tests migrations
 
+# The HTTP speed benchmark (bench/README.md): installs Debian's wrk if missing, then runs
+# bench/http_bench.py on a throw-away PostgreSQL database. BENCH_ARGS="--quick" for a smoke test.
+bench: install
+	@if ! command -v wrk >/dev/null 2>&1; then \
+		sudo=""; if [ "$$(id -u)" -ne 0 ]; then sudo=sudo; fi; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		$$sudo apt-get install -y wrk || { $$sudo apt-get update && $$sudo apt-get install -y wrk; }; \
+	fi
+	$(BIN)/python bench/http_bench.py $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis pkgindex.db

@@ -297,3 +297,30 @@ async def test_swapping_slugs_of_stored_rows_is_refused(base: dict[str, Any], lo
     one["slug"], two["slug"] = two["slug"], one["slug"]
     with pytest.raises(ImportFailed, match=r"field 'slug': 'package-\d' belongs to stored id \d"):
         await load([one, two])
+
+
+async def test_an_import_leaves_planner_statistics_on_postgresql(
+    committed_database_url: str, backend: str, small_dump_path: Path
+) -> None:
+    """Right after an import the planner knows the table sizes (else a fresh index is read with
+    sequential scans and sorts until autovacuum runs)."""
+    if backend != "postgresql":
+        pytest.skip("planner statistics are PostgreSQL's")
+    from sqlalchemy import text
+
+    from pkgindex.config import Settings
+    from pkgindex.db import make_engine, make_session_factory
+
+    engine = make_engine(Settings(database_url=committed_database_url))
+    try:
+        reltuples = text("SELECT reltuples FROM pg_class WHERE relname = 'package'")
+        async with engine.connect() as conn:
+            assert await conn.scalar(reltuples) <= 0  # never analyzed
+        batch = ImportBatch()
+        read_file(small_dump_path, batch)
+        async with unit_of_work(make_session_factory(engine)) as session:
+            counts = await import_batch(session, batch)
+        async with engine.connect() as conn:
+            assert await conn.scalar(reltuples) == counts.created["packages"] == 60
+    finally:
+        await engine.dispose()

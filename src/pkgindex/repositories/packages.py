@@ -110,8 +110,13 @@ class PackageRepository(ResourceRepository[Package]):
             column: Any = getattr(Package, name)
             if name == "title":
                 column = binary_collation(column, self.dialect)
-            # Nulls sort as "oldest": last when descending, first when ascending, on every backend.
-            clauses.append(column.desc().nulls_last() if descending else column.asc().nulls_first())
+            if Package.__table__.c[name].nullable:
+                # Nulls sort as "oldest": last when descending, first when ascending, on every backend.
+                clauses.append(column.desc().nulls_last() if descending else column.asc().nulls_first())
+            else:
+                # No nulls to place: a plain direction lets PostgreSQL walk the column's index (a
+                # NULLS clause the index does not have means a full scan and a sort on every page).
+                clauses.append(column.desc() if descending else column.asc())
         if all(name != "id" for name, _ in ordering):
             clauses.append(Package.id.desc())  # a total order keeps pages stable
         return clauses

@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 from pydantic import ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -160,6 +160,10 @@ async def import_batch(
     await _reconcile_membership(session, batch)
     for table in ("category", "grid", "package"):
         await catch_up_id_sequence(session, table)  # explicit ids leave the sequences behind
+    if session.get_bind().dialect.name == "postgresql":
+        # Planner statistics now, not when autovacuum gets round to it: without them a freshly loaded
+        # index is read with sequential scans and sorts (a page of packages: 7 ms instead of 0.4 ms).
+        await session.execute(text("ANALYZE category, grid, package, grid_package"))
     return counts
 
 

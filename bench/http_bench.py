@@ -51,6 +51,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from processes import kill_group
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 
@@ -162,20 +164,6 @@ class Endpoint:
 
 
 # ------------------------------------------------------------------------------------------ processes
-def kill_group(proc: subprocess.Popen[Any], grace: float = 15.0) -> None:
-    """Stop a child started with start_new_session=True, and whatever it started."""
-    if proc.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        with suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -272,7 +260,7 @@ class Server:
 
     def stop(self) -> None:
         if self.proc is not None:
-            kill_group(self.proc)
+            kill_group(self.proc, grace=15.0)
             self.proc = None
 
 

@@ -49,6 +49,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from processes import kill_group
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 
@@ -179,20 +181,6 @@ def parse_summary(lines: list[str]) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------------------- processes
-def kill_group(proc: subprocess.Popen[Any], grace: float = 10.0) -> None:
-    """Stop a child started with start_new_session=True, and whatever it started."""
-    if proc.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        with suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(wait)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
 def http(method: str, url: str, timeout: float = 60.0) -> Any:
     request = urllib.request.Request(url, method=method, data=b"" if method == "POST" else None)
     with urllib.request.urlopen(request, timeout=timeout) as response:

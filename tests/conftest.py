@@ -4,6 +4,7 @@ rolled back, against a schema built by the migrations (never by ``create_all``).
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import uuid
@@ -51,6 +52,25 @@ DBSETTINGS = {
     "commits_over_52": [0] * 49 + [2, 0, 0],
     "participants": ["zlorf", "gulopine", "hdg700"],
 }
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for servers the tests start)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def system_program(name: str, env_var: str, default: str) -> str:
+    """The path of a Debian-packaged program a test drives (``env_var`` overrides it). Missing, the
+    test is skipped, except under CI, where `.ci/run` installs it and a missing one is a failure."""
+    path = os.environ.get(env_var) or shutil.which(name) or default
+    if not Path(path).is_file():
+        message = f"no {name} at {path}: `apt-get install {name}` (.ci/run does)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
 
 
 def postgres_admin_url() -> str:

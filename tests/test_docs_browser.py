@@ -11,8 +11,6 @@ Skipped only where no browser (or no ``playwright`` package) is installed, and n
 """
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,29 +22,14 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
+from tests.conftest import IN_CI, free_port, system_program
+
 PKGINDEX = [sys.executable, "-m", "pkgindex"]
 LOOPBACK = "127.0.0.1"
 # Generous: chromium's first start on a cold 2-core machine is slow.
 TIMEOUT_MS = 30_000
 # One server and one browser for the module: `make test` keeps the group on one xdist worker.
 pytestmark = pytest.mark.xdist_group("browser")
-
-
-def chromium_path() -> str:
-    path = os.environ.get("PKGINDEX_TEST_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(path).is_file():
-        message = f"no chromium at {path}: `apt-get install chromium` (.ci/run does)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
 
 
 def start_server(
@@ -183,7 +166,7 @@ class OfflineBrowser:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    executable = chromium_path()
+    executable = system_program("chromium", "PKGINDEX_TEST_CHROMIUM", "/usr/bin/chromium")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

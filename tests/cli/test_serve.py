@@ -1,7 +1,6 @@
 """`pkgindex serve` over real HTTP, on a database prepared the way `make run` prepares it."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -10,14 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.conftest import free_port
 
 PKGINDEX = [sys.executable, "-m", "pkgindex"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -14,8 +14,6 @@ nothing. Skipped only where nginx (or chromium, for the browser test) is missing
 import json
 import os
 import re
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -30,7 +28,7 @@ import httpx
 import pytest
 
 import tests.test_docs_browser as docs_browser
-from tests.conftest import IN_CI, Databases
+from tests.conftest import Databases, free_port, system_program
 
 PKGINDEX = [sys.executable, "-m", "pkgindex"]
 PREFIX = "/pkgindex"
@@ -44,22 +42,6 @@ pytestmark = pytest.mark.xdist_group("browser")
 # The browser fixtures of the docs tests: headless chromium that can reach 127.0.0.1 only.
 browser = docs_browser.browser
 offline = docs_browser.offline
-
-
-def nginx_path() -> str:
-    path = os.environ.get("PKGINDEX_TEST_NGINX") or shutil.which("nginx") or "/usr/sbin/nginx"
-    if not Path(path).is_file():
-        message = f"no nginx at {path}: `apt-get install nginx` (.ci/run does)"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 NGINX_CONF = """\
@@ -151,7 +133,7 @@ class Stack:
 @pytest.fixture(scope="module")
 def stack(backend: str, databases: Databases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The sample data served by ``pkgindex serve`` behind nginx."""
-    nginx = nginx_path()
+    nginx = system_program("nginx", "PKGINDEX_TEST_NGINX", "/usr/sbin/nginx")
     tmp = tmp_path_factory.mktemp(f"proxy-{backend}")
     env = {
         **os.environ,

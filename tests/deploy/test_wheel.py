@@ -16,7 +16,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -31,7 +30,7 @@ import httpx
 import pytest
 
 from pkgindex import migrations as source_migrations
-from tests.conftest import DBSETTINGS
+from tests.conftest import DBSETTINGS, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "src" / "pkgindex" / "data" / "sample.json"
@@ -92,12 +91,6 @@ def run(
 def outside_repo(path: Path) -> Path:
     assert not path.resolve().is_relative_to(REPO), f"{path} is inside the source tree"
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

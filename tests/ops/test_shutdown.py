@@ -11,7 +11,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,15 +23,11 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from tests.conftest import free_port
+
 PKGINDEX = [sys.executable, "-m", "pkgindex"]
 TOKEN = re.compile(r"pki_[A-Za-z0-9_-]{43}")
 SLUG = "django-dbsettings-new"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def cli_env(database_url: str, **extra: str) -> dict[str, str]:

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import re
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.conftest import free_port
 from tests.refresh.conftest import World, commits
 from tests.refresh.test_workers import (
     PKGINDEX,
@@ -425,12 +425,6 @@ def serving(port: int, env: dict[str, str], cwd: Path, log_path: Path) -> Iterat
             if server.poll() is None:
                 server.kill()
                 server.wait(10)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def test_serve_refreshes_in_the_background_and_gives_leases_back_on_stop(

@@ -4,7 +4,7 @@
 Run by hand, never in CI (`make bench`, or directly):
 
     .venv/bin/python bench/http_bench.py [--duration 15] [--runs 3] [--connections 16] [--quick]
-        [--soak 300] [--keep-db]
+        [--soak 300] [--cache-entries N] [--keep-db]
 
 What it does, in a temporary directory and a throw-away PostgreSQL database dropped at the end:
 
@@ -370,6 +370,8 @@ class Bench:
             PKGINDEX_REFRESH_ENABLED="false",
             PYTHONUNBUFFERED="1",
         )
+        if self.args.cache_entries is not None:
+            env["PKGINDEX_RESPONSE_CACHE_ENTRIES"] = str(self.args.cache_entries)
         return env
 
     def pkgindex(self, *argv: str, timeout: float) -> str:
@@ -625,6 +627,8 @@ class Bench:
             f" wrk -t{min(2, self.args.connections)} -c{self.args.connections}, {self.args.workers} workers"
             f" each, {os.cpu_count()} CPUs shared by wrk, the servers and PostgreSQL; {git_state()}"
         )
+        cache = "the default" if self.args.cache_entries is None else f"{self.args.cache_entries} entries"
+        p(f"pkgindex response cache: {cache} (--cache-entries 0: every answer built from the database).")
         p("Medians over the runs; ratio = median req/s ÷ the baseline's median req/s in this run.")
         p(
             f"1-minute load average before the warm-up {self.loadavg[0]}, after the runs {self.loadavg[-1]}"
@@ -792,6 +796,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--soak", type=float, default=0, help="then load the package detail this many seconds, sampling RSS"
     )
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers of each server (default 2)")
+    parser.add_argument(
+        "--cache-entries",
+        type=int,
+        default=None,
+        help="PKGINDEX_RESPONSE_CACHE_ENTRIES of the service (default: its default); 0 measures every"
+        " request built from the database",
+    )
     parser.add_argument("--keep-db", action="store_true", help="do not drop the database at the end")
     parser.add_argument("--pg", default=DEFAULT_PG, help=f"admin DSN (default {DEFAULT_PG})")
     parser.add_argument("--gen-dataset", type=Path, default=DEFAULT_GEN_DATASET)

@@ -233,6 +233,11 @@ def query_counter(engine: AsyncEngine) -> Iterator[QueryCounter]:
 
 ClientFactory = Callable[..., httpx.AsyncClient]
 
+# For apps on the test's one rolled-back transaction: in it the data version cannot move on PostgreSQL
+# (it is bumped at commit, once per transaction), so a cache would answer from before the test's writes.
+# tests/api/test_response_cache.py tests the cache on a database that commits.
+NO_RESPONSE_CACHE = 0
+
 
 @pytest.fixture
 def make_client(database_url: str, session_factory: async_sessionmaker[AsyncSession]) -> ClientFactory:
@@ -240,6 +245,7 @@ def make_client(database_url: str, session_factory: async_sessionmaker[AsyncSess
     Use it as ``async with make_client(timezone="America/New_York") as client``."""
 
     def make(base_url: str = "http://pkgindex.test", **settings: Any) -> httpx.AsyncClient:
+        settings.setdefault("response_cache_entries", NO_RESPONSE_CACHE)
         app = create_app(Settings(database_url=database_url, **settings), session_factory=session_factory)
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
 

@@ -142,4 +142,4 @@ def test_upgrade_is_idempotent(fresh_database_url: str) -> None:
 def test_head_revision_is_the_only_head() -> None:
     heads = ScriptDirectory.from_config(migrations.alembic_config()).get_heads()
     assert heads == [migrations.head_revision()]
-    assert migrations.head_revision() == "0003"
+    assert migrations.head_revision() == "0004"

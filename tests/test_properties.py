@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from pkgindex.config import Settings
 from pkgindex.db import unit_of_work
 from pkgindex.main import create_app
+from tests.conftest import NO_RESPONSE_CACHE
 
 T = TypeVar("T")
 
@@ -250,7 +251,8 @@ async def api(
         rows = loaded[collection]
         KNOWN_REFS[collection] = sorted({str(row["id"]) for row in rows} | {row["slug"] for row in rows})
     token = await write_token(session_factory)
-    app = create_app(Settings(database_url=database_url), session_factory=session_factory)
+    settings = Settings(database_url=database_url, response_cache_entries=NO_RESPONSE_CACHE)
+    app = create_app(settings, session_factory=session_factory)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client:
         yield ApiDriver(asyncio.get_running_loop(), client, token)
 

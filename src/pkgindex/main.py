@@ -9,13 +9,20 @@ from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 
 from pkgindex import __version__
+from pkgindex.api.cache import ResponseCache
 from pkgindex.api.deps import accept_format
 from pkgindex.api.docs import install_docs
 from pkgindex.api.methods import HeadAndOptions
 from pkgindex.api.problems import install_problem_handlers, problem_responses
 from pkgindex.api.routes import categories, grids, health, packages, refresh, root, search, tokens
 from pkgindex.config import Settings, get_settings
-from pkgindex.db import SessionFactory, make_engine, make_session_factory
+from pkgindex.db import (
+    SessionFactory,
+    make_engine,
+    make_read_connector,
+    make_session_factory,
+    read_connector_of,
+)
 from pkgindex.ops.metrics import instrument_pool
 from pkgindex.ops.proxy import TrustedProxyHeaders
 from pkgindex.ops.requests import RequestContext
@@ -58,7 +65,8 @@ def operation_id(route: APIRoute) -> str:
 
 
 def create_app(settings: Settings | None = None, *, session_factory: SessionFactory | None = None) -> FastAPI:
-    """Build the ASGI app. Tests pass their own ``session_factory`` (ASGITransport skips lifespan)."""
+    """Build the ASGI app. Tests pass their own ``session_factory`` (ASGITransport skips lifespan), which
+    then serves the reads too."""
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -69,6 +77,7 @@ def create_app(settings: Settings | None = None, *, session_factory: SessionFact
         engine = make_engine(settings)
         instrument_pool(engine)
         app.state.session_factory = make_session_factory(engine)
+        app.state.read_connector = make_read_connector(engine)
         async with background_refresher(settings, app.state.session_factory):
             yield
         await engine.dispose()
@@ -86,11 +95,15 @@ def create_app(settings: Settings | None = None, *, session_factory: SessionFact
     )
     app.state.settings = settings
     app.state.session_factory = session_factory
+    if session_factory is not None:
+        app.state.read_connector = read_connector_of(session_factory)
     install_problem_handlers(app)
     install_docs(app)
     for module in (root, packages, refresh, categories, grids, search, tokens):
         app.include_router(module.router, prefix=API_PREFIX, dependencies=[Depends(accept_format)])
     app.include_router(health.router)
+    # Innermost: sees a HEAD as the GET it is answered by, and the scheme and host the proxy reported.
+    app.add_middleware(ResponseCache, prefix=f"{API_PREFIX}/", max_entries=settings.response_cache_entries)
     app.add_middleware(HeadAndOptions)
     app.add_middleware(RequestContext)
     # Outermost: the logs and the links see the client and host as the trusted proxy reported them.

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from pkgindex.config import Settings
 from pkgindex.main import create_app
+from tests.conftest import NO_RESPONSE_CACHE
 
 PROXY = "10.1.2.3"
 STRANGER = "198.51.100.7"
@@ -26,9 +27,10 @@ def proxied(database_url: str, session_factory: async_sessionmaker[AsyncSession]
     """A client whose connections come from ``peer``, to an app that trusts ``allow``."""
 
     def make(peer: str = PROXY, allow: str = PROXY) -> httpx.AsyncClient:
-        app = create_app(
-            Settings(database_url=database_url, forwarded_allow_ips=allow), session_factory=session_factory
+        settings = Settings(
+            database_url=database_url, forwarded_allow_ips=allow, response_cache_entries=NO_RESPONSE_CACHE
         )
+        app = create_app(settings, session_factory=session_factory)
         return httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app, client=(peer, 51234)), base_url=INTERNAL
         )

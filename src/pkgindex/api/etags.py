@@ -14,10 +14,12 @@ import hashlib
 import re
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Header, Response
 from pydantic import BaseModel
 
 from pkgindex.errors import PreconditionFailed
+from pkgindex.schemas.common import Representation
 
 READ_CACHE_CONTROL = "public, max-age=0, must-revalidate"
 READ_VARY = "X-Forwarded-Proto"
@@ -25,9 +27,12 @@ JSON = "application/json"
 _ENTITY_TAG = re.compile(r'(W/)?("[^"]*")')
 
 
-def render(model: BaseModel) -> bytes:
-    """The one JSON rendering of a representation; its tag is computed over these bytes."""
-    return model.model_dump_json().encode()
+def render(value: BaseModel | Representation | list[Representation]) -> bytes:
+    """The one JSON rendering of an answer; its tag is computed over these bytes. The v4 resources are
+    JSON-ready dicts (``presenters``), for orjson; the rest are Pydantic models."""
+    if isinstance(value, BaseModel):
+        return value.model_dump_json().encode()
+    return orjson.dumps(value)
 
 
 def entity_tag(body: bytes) -> str:
@@ -55,7 +60,7 @@ def match_holds(header: str | None, tag: str) -> bool:
     return any(not weak and listed == tag for weak, listed in _listed(header))
 
 
-def require_current(if_match: str | None, current: BaseModel) -> None:
+def require_current(if_match: str | None, current: BaseModel | Representation) -> None:
     """Raise 412 unless ``If-Match`` (if given) names the current representation."""
     if if_match is not None and not match_holds(if_match, entity_tag(render(current))):
         raise PreconditionFailed(
@@ -64,7 +69,9 @@ def require_current(if_match: str | None, current: BaseModel) -> None:
         )
 
 
-def read_response(model: BaseModel, if_none_match: str | None) -> Response:
+def read_response(
+    model: BaseModel | Representation | list[Representation], if_none_match: str | None
+) -> Response:
     """A GET answer: the body with its tag, or 304 with no body when the client's copy is current."""
     body = render(model)
     headers = {"ETag": entity_tag(body), "Cache-Control": READ_CACHE_CONTROL, "Vary": READ_VARY}
@@ -74,7 +81,7 @@ def read_response(model: BaseModel, if_none_match: str | None) -> Response:
 
 
 def written_response(
-    model: BaseModel, status_code: int = 200, headers: dict[str, str] | None = None
+    model: BaseModel | Representation, status_code: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
     """A write's answer: the new representation with its tag, for a later ``If-Match``."""
     body = render(model)

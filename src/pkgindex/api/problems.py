@@ -101,7 +101,7 @@ async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
     if not database_unavailable(exc):
         raise exc  # a failed query, not an outage: on_unexpected_error answers it
     # The database is down or restarting: say so at once (no hang) and when to try again. The pool
-    # replaces dead connections (pre-ping), so the service recovers by itself when the database is back.
+    # replaces closed connections, so the service recovers by itself when the database is back.
     logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
     return problem(
         503,

@@ -6,5 +6,17 @@ from pkgindex.models.grid import Grid, grid_package
 from pkgindex.models.package import Package
 from pkgindex.models.refresh import PackageRefresh
 from pkgindex.models.token import ApiToken
+from pkgindex.models.version import VERSIONED_TABLES, DataVersion
 
-__all__ = ["ApiToken", "Base", "Category", "Grid", "Package", "PackageRefresh", "UTCDateTime", "grid_package"]
+__all__ = [
+    "VERSIONED_TABLES",
+    "ApiToken",
+    "Base",
+    "Category",
+    "DataVersion",
+    "Grid",
+    "Package",
+    "PackageRefresh",
+    "UTCDateTime",
+    "grid_package",
+]

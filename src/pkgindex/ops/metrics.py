@@ -32,6 +32,12 @@ HTTP_DURATION = Histogram(
     ["method", "route", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+RESPONSE_CACHE = Counter(
+    "pkgindex_response_cache_total",
+    "GET answers by what the response cache did: hit (served from it), miss (built, stored), bypass"
+    " (built, not storable).",
+    ["result"],
+)
 DB_POOL_CHECKED_OUT = Gauge(
     "pkgindex_db_pool_checked_out",
     "Database connections in use.",

@@ -16,8 +16,16 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
 UNMATCHED = "unmatched"  # the route label of 404s outside every route: keeps the label set small
 
 
+# Where a middleware that answers without routing (the response cache) leaves the route template. The
+# "state" dict is shared by the copies of a scope that middlewares make (HEAD as GET, proxy headers).
+ROUTE_STATE_KEY = "route_template"
+
+
 def route_template(scope: Scope) -> str:
     """The matched route's full path template, e.g. ``/api/v4/packages/{ref}/``, or ``unmatched``."""
+    known = scope.get("state", {}).get(ROUTE_STATE_KEY)
+    if known is not None:
+        return str(known)
     # FastAPI keeps an included router's routes unprefixed (scope["route"].path is "/packages/{ref}/")
     # and records the route as reached, prefix and all, in its own part of the scope.
     effective = (scope.get("fastapi") or {}).get("effective_route_context")

@@ -4,10 +4,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, false, func, or_, select, text, update
+from sqlalchemy import ColumnElement, Integer, Row, Select, String, bindparam, func, or_, select, text, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from pkgindex.db import dialect_of
 from pkgindex.errors import Conflict, NotFound
 
 # Ids are 32-bit integer columns: a larger number can only be a slug (and binding it would fail on
@@ -28,59 +30,79 @@ def can_name_a_row(ref: str) -> bool:
     return bool(ref) and "\x00" not in ref
 
 
-def id_or_slug(model: Any, ref: str) -> ColumnElement[bool]:
-    """Match a row by its id (when ``ref`` is an id) or by its slug."""
-    if not can_name_a_row(ref):
-        return false()
-    number = as_id(ref)
-    if number is not None:
-        return or_(model.id == number, model.slug == ref)
-    return model.slug == ref  # type: ignore[no-any-return]
+class ByRef:
+    """``query`` (over ``model``) narrowed to the row with an id or slug; an id wins over a numeric slug.
+
+    Look-ups run on nearly every request, and building a statement costs more than running it, so both
+    statements are built once, with bound parameters, and SQLAlchemy's compiled cache does the rest."""
+
+    def __init__(self, query: Select[Any], model: Any) -> None:
+        ref = bindparam("ref", type_=String())
+        self.by_id_or_slug = (
+            query.where(or_(model.id == bindparam("number", type_=Integer()), model.slug == ref))
+            .order_by(model.slug == ref)
+            .limit(1)
+        )
+        self.by_slug = query.where(model.slug == ref).limit(1)
+
+    async def first(self, session: AsyncSession | AsyncConnection, ref: str) -> Row[Any] | None:
+        if not can_name_a_row(ref):
+            return None
+        number = as_id(ref)
+        if number is None:
+            found = await session.execute(self.by_slug, {"ref": ref})
+        else:
+            found = await session.execute(self.by_id_or_slug, {"ref": ref, "number": number})
+        row: Row[Any] | None = found.first()
+        return row
+
+    async def scalar(self, session: AsyncSession | AsyncConnection, ref: str) -> Any:
+        row = await self.first(session, ref)
+        return None if row is None else row[0]
 
 
-def id_before_slug(model: Any, ref: str) -> Any:
-    """Ordering that puts the row matched by id before one whose (numeric) slug is ``ref``."""
-    return model.slug == ref
+def ordered_ids(
+    dialect: str, outer: Any, column: Any, where: ColumnElement[bool], order_by: Sequence[Any]
+) -> Any:
+    """A scalar subquery correlated to each row of ``outer``: the values of ``column`` in the rows matching
+    ``where``, in order, so that a row and its relations come in one query. Read it with ``ids_from``."""
+    if dialect == "postgresql":
+        return select(func.array_agg(aggregate_order_by(column, *order_by))).where(where).scalar_subquery()
+    # SQLite before 3.44 has no ORDER BY inside an aggregate; it concatenates an ordered subquery in order.
+    ordered = select(column.label("value")).where(where).order_by(*order_by).correlate(outer).subquery()
+    return select(func.group_concat(ordered.c.value)).scalar_subquery()
 
 
-async def lookup(session: AsyncSession, query: Select[Any], model: Any, ref: str) -> Any:
-    """The first row of ``query`` (over ``model``) with this id or slug; an id wins over a numeric slug."""
-    if not can_name_a_row(ref):
-        return None
-    return await session.scalar(
-        query.where(id_or_slug(model, ref)).order_by(id_before_slug(model, ref)).limit(1)
-    )
-
-
-async def count_rows(session: AsyncSession, query: Select[Any]) -> int:
-    """Rows the filtered query would return, ignoring its ordering and paging."""
-    counted = query.order_by(None).limit(None).offset(None)
-    return await session.scalar(select(func.count()).select_from(counted.subquery())) or 0
+def ids_from(value: list[int] | str | None) -> list[int]:
+    """The ids an ``ordered_ids`` column holds: a PostgreSQL array, SQLite text ``"3,1,2"``, or NULL."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [int(item) for item in value.split(",")]
+    return value
 
 
 async def page_of(
-    session: AsyncSession, query: Select[Any], limit: int, offset: int
-) -> tuple[int, Sequence[Any]]:
-    """The row count of the (ordered) ``query`` and one page of it. A page past the end is not asked
+    session: AsyncSession | AsyncConnection, query: Select[Any], key: Any, limit: int, offset: int
+) -> tuple[int, Sequence[Row[Any]]]:
+    """The row count of the filtered, ordered ``query`` and one page of its rows (``key`` is the primary
+    key of its table).
+
+    The page's keys are picked first, on the key and ordering columns alone, and only those rows are
+    then read in full with their relations: the rows skipped by the offset are never read or
+    represented, so a deep page costs about what the first one does. A page past the end is not asked
     for, so any offset, however large, is an empty page rather than a database overflow."""
-    count = await count_rows(session, query)
+    counted = query.with_only_columns(func.count(), maintain_column_froms=True).order_by(None)
+    count = await session.scalar(counted) or 0
     if offset >= count:
         return count, []
-    return count, (await session.scalars(query.limit(limit).offset(offset))).all()
+    keys = query.with_only_columns(key, maintain_column_froms=True).limit(limit).offset(offset)
+    return count, (await session.execute(query.where(key.in_(keys)))).all()
 
 
 def binary_collation(column: Any, dialect: str) -> Any:
     """Order text by code point on every backend (SQLite's default; PostgreSQL needs "C")."""
     return column.collate("C") if dialect == "postgresql" else column
-
-
-async def lookup_for_update(session: AsyncSession, model: Any, ref: str) -> Any:
-    """Like ``lookup`` over the whole row, locking it (PostgreSQL) until the transaction ends, so a
-    conditional write checks and changes the same version."""
-    if not can_name_a_row(ref):
-        return None
-    query = select(model).where(id_or_slug(model, ref)).order_by(id_before_slug(model, ref)).limit(1)
-    return await session.scalar(query.with_for_update(of=model))
 
 
 async def resolve_ids(session: AsyncSession, model: Any, refs: Sequence[int | str]) -> list[int | None]:
@@ -160,28 +182,49 @@ async def touch_rows(session: AsyncSession, model: Any, ids: Sequence[int], now:
 ModelT = TypeVar("ModelT")
 
 
+class Reader:
+    """Reads for representations: Core rows, without the ORM, on a read connection
+    (``deps.read_connection``) or a session. The repositories hold the writes."""
+
+    def __init__(self, db: AsyncSession | AsyncConnection) -> None:
+        self.db = db
+
+    @property
+    def dialect(self) -> str:
+        return dialect_of(self.db)
+
+
 class ResourceRepository(Generic[ModelT]):
     """What every v4 resource's repository has: look-up by id or slug, insert, delete, touch."""
 
     model: type[ModelT]
+    _by_ref: ByRef
+    _by_ref_for_update: ByRef
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._by_ref = ByRef(select(cls.model), cls.model)
+        # Locks the row (PostgreSQL) until the transaction ends, so a conditional write checks and
+        # changes the same version.
+        cls._by_ref_for_update = ByRef(select(cls.model).with_for_update(of=cls.model), cls.model)
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
 
     @property
     def dialect(self) -> str:
-        return self.session.get_bind().dialect.name
+        return dialect_of(self.session)
 
     async def get(self, ref: str) -> ModelT:
         """The row with this id or slug; an id wins over a numeric slug."""
-        row: ModelT | None = await lookup(self.session, select(self.model), self.model, ref)
+        row: ModelT | None = await self._by_ref.scalar(self.session, ref)
         if row is None:
             raise NotFound("Not found.")
         return row
 
     async def get_for_update(self, ref: str) -> ModelT:
         """Like ``get``, locking the row until the transaction ends."""
-        row: ModelT | None = await lookup_for_update(self.session, self.model, ref)
+        row: ModelT | None = await self._by_ref_for_update.scalar(self.session, ref)
         if row is None:
             raise NotFound("Not found.")
         return row

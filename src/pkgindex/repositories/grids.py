@@ -1,13 +1,20 @@
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import Row, Select, and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from pkgindex.errors import NotFound
 from pkgindex.models import Grid, Package, grid_package
 from pkgindex.repositories.common import (
+    ByRef,
+    Reader,
     ResourceRepository,
     binary_collation,
+    ids_from,
+    ordered_ids,
     page_of,
 )
 from pkgindex.repositories.search import rank_candidates
@@ -73,11 +80,48 @@ async def reconcile_membership(
     return set(ids)
 
 
+# What a grid's representation is built from: its columns and its package ids (``Represented``).
+REPRESENTED_COLUMNS = [
+    column for column in Grid.__table__.c if column.name not in {"created_by", "modified_by"}
+]
+Represented = tuple[Row[Any], list[int]]
+
+
+@functools.cache
+def represented(dialect: str) -> Select[Any]:
+    """Grids with their package ids, by package title then id as the original lists them, as column
+    ``package_ids``."""
+    package_ids = ordered_ids(
+        dialect,
+        Grid,
+        grid_package.c.package_id,
+        and_(grid_package.c.grid_id == Grid.id, Package.id == grid_package.c.package_id),
+        (binary_collation(Package.title, dialect), Package.id),
+    )
+    return select(*REPRESENTED_COLUMNS, package_ids.label("package_ids"))
+
+
+@functools.cache
+def represented_by_ref(dialect: str) -> ByRef:
+    return ByRef(represented(dialect), Grid)
+
+
+class GridReader(Reader):
+    async def read(self, ref: str) -> Represented:
+        """The grid with this id or slug, for its representation: one query."""
+        row = await represented_by_ref(self.dialect).first(self.db, ref)
+        if row is None:
+            raise NotFound("Not found.")
+        return row, ids_from(row.package_ids)
+
+    async def list_page(self, limit: int, offset: int) -> tuple[int, list[Represented]]:
+        query = represented(self.dialect).order_by(Grid.id.desc())
+        count, rows = await page_of(self.db, query, Grid.id, limit, offset)
+        return count, [(row, ids_from(row.package_ids)) for row in rows]
+
+
 class GridRepository(ResourceRepository[Grid]):
     model = Grid
-
-    async def list_page(self, limit: int, offset: int) -> tuple[int, Sequence[Grid]]:
-        return await page_of(self.session, select(Grid).order_by(Grid.id.desc()), limit, offset)
 
     async def package_ids(self, grid_ids: Iterable[int]) -> dict[int, list[int]]:
         """Each grid's package ids, ordered by package title then id as the original lists them."""

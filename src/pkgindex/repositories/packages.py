@@ -1,17 +1,21 @@
+import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, Row, Select, select
 
-from pkgindex.errors import InvalidQuery
+from pkgindex.errors import InvalidQuery, NotFound
 from pkgindex.models import Category, Grid, Package, grid_package
 from pkgindex.repositories.common import (
+    ByRef,
+    Reader,
     ResourceRepository,
     binary_collation,
-    lookup,
+    ids_from,
+    ordered_ids,
     page_of,
 )
 from pkgindex.repositories.search import matches, rank_candidates
@@ -27,6 +31,10 @@ ORDERING_FIELDS = (
     "last_updated",
     "last_fetched",
 )
+
+
+CATEGORY_ID = ByRef(select(Category.id), Category)
+GRID_ID = ByRef(select(Grid.id), Grid)
 
 
 @dataclass(frozen=True)
@@ -52,14 +60,33 @@ def parse_ordering(value: str | None) -> list[tuple[str, bool]]:
     return terms
 
 
+# What a package's representation is built from: its columns and its grid ids (``Represented``).
+REPRESENTED_COLUMNS = [
+    column for column in Package.__table__.c if column.name not in {"created_by", "modified_by"}
+]
+Represented = tuple[Row[Any], list[int]]
+
+
+@functools.cache
+def represented(dialect: str) -> Select[Any]:
+    """Packages with their grid ids, in the order each package lists them, as column ``grid_ids``."""
+    grid_ids = ordered_ids(
+        dialect,
+        Package,
+        grid_package.c.grid_id,
+        grid_package.c.package_id == Package.id,
+        (grid_package.c.position_in_package, grid_package.c.grid_id),
+    )
+    return select(*REPRESENTED_COLUMNS, grid_ids.label("grid_ids"))
+
+
+@functools.cache
+def represented_by_ref(dialect: str) -> ByRef:
+    return ByRef(represented(dialect), Package)
+
+
 class PackageRepository(ResourceRepository[Package]):
     model = Package
-
-    async def list_page(
-        self, where: PackageFilter, ordering: list[tuple[str, bool]], limit: int, offset: int
-    ) -> tuple[int, Sequence[Package]]:
-        query = select(Package).where(*await self._conditions(where)).order_by(*self._order_by(ordering))
-        return await page_of(self.session, query, limit, offset)
 
     async def grid_ids(self, package_ids: Iterable[int]) -> dict[int, list[int]]:
         """Each package's grid ids, in the order the package lists them."""
@@ -85,15 +112,35 @@ class PackageRepository(ResourceRepository[Package]):
         )
         return (await self.session.execute(query)).all()
 
+
+class PackageReader(Reader):
+    async def read(self, ref: str) -> Represented:
+        """The package with this id or slug, for its representation: one query."""
+        row = await represented_by_ref(self.dialect).first(self.db, ref)
+        if row is None:
+            raise NotFound("Not found.")
+        return row, ids_from(row.grid_ids)
+
+    async def list_page(
+        self, where: PackageFilter, ordering: list[tuple[str, bool]], limit: int, offset: int
+    ) -> tuple[int, list[Represented]]:
+        query = (
+            represented(self.dialect)
+            .where(*await self._conditions(where))
+            .order_by(*self._order_by(ordering))
+        )
+        count, rows = await page_of(self.db, query, Package.id, limit, offset)
+        return count, [(row, ids_from(row.grid_ids)) for row in rows]
+
     async def _conditions(self, where: PackageFilter) -> list[ColumnElement[bool]]:
         conditions: list[ColumnElement[bool]] = []
         if where.category is not None:
-            category_id = await lookup(self.session, select(Category.id), Category, where.category)
+            category_id = await CATEGORY_ID.scalar(self.db, where.category)
             if category_id is None:
                 raise InvalidQuery("category", f"no category with id or slug {where.category!r}")
             conditions.append(Package.category_id == category_id)
         if where.grid is not None:
-            grid_id = await lookup(self.session, select(Grid.id), Grid, where.grid)
+            grid_id = await GRID_ID.scalar(self.db, where.grid)
             if grid_id is None:
                 raise InvalidQuery("grid", f"no grid with id or slug {where.grid!r}")
             members = select(grid_package.c.package_id).where(grid_package.c.grid_id == grid_id)

@@ -16,6 +16,10 @@ def render_timestamp(value: datetime) -> str:
 Timestamp = Annotated[datetime, PlainSerializer(render_timestamp, return_type=str, when_used="json")]
 
 
+# A resource as the API answers it: a JSON-ready dict with its read schema's fields, in order.
+Representation = dict[str, Any]
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 

@@ -11,6 +11,7 @@ from pkgindex.api.deps import (
     PageDep,
     SessionDep,
     ZoneDep,
+    read_connection,
     require_json,
     require_patch_json,
 )
@@ -24,9 +25,9 @@ from pkgindex.api.etags import (
     require_current,
     written_response,
 )
-from pkgindex.api.presenters import present_category
+from pkgindex.api.presenters import present_category, present_page
 from pkgindex.api.problems import problem_responses
-from pkgindex.repositories.categories import CategoryRepository
+from pkgindex.repositories.categories import CategoryReader, CategoryRepository
 from pkgindex.schemas.category import CategoryRead, CategoryUpdate, CategoryWrite
 from pkgindex.schemas.common import Page
 from pkgindex.services.editing import Editor
@@ -45,15 +46,16 @@ READ_ERRORS = problem_responses(400, 404)
     responses={**READ_RESPONSES, **READ_ERRORS},
 )
 async def list_categories(
-    request: Request, session: SessionDep, zone: ZoneDep, page: PageDep, if_none_match: IfNoneMatch = None
+    request: Request, zone: ZoneDep, page: PageDep, if_none_match: IfNoneMatch = None
 ) -> Response:
-    count, categories = await CategoryRepository(session).list_page(page.limit, page.offset)
+    async with read_connection(request) as connection:
+        count, categories = await CategoryReader(connection).list_page(page.limit, page.offset)
     following, preceding = page.links(request, count)
-    listing = Page[CategoryRead](
-        count=count,
-        next=following,
-        previous=preceding,
-        results=[present_category(category, zone) for category in categories],
+    listing = present_page(
+        count,
+        following,
+        preceding,
+        [present_category(category, zone) for category in categories],
     )
     return read_response(listing, if_none_match)
 
@@ -65,9 +67,10 @@ async def list_categories(
     responses={**READ_RESPONSES, **READ_ERRORS},
 )
 async def get_category(
-    ref: str, session: SessionDep, zone: ZoneDep, if_none_match: IfNoneMatch = None
+    ref: str, request: Request, zone: ZoneDep, if_none_match: IfNoneMatch = None
 ) -> Response:
-    category = await CategoryRepository(session).get(ref)
+    async with read_connection(request) as connection:
+        category = await CategoryReader(connection).read(ref)
     return read_response(present_category(category, zone), if_none_match)
 
 

@@ -12,6 +12,7 @@ from pkgindex.api.deps import (
     PageDep,
     SessionDep,
     ZoneDep,
+    read_connection,
     require_json,
     require_patch_json,
 )
@@ -25,11 +26,11 @@ from pkgindex.api.etags import (
     require_current,
     written_response,
 )
-from pkgindex.api.presenters import present_grid
+from pkgindex.api.presenters import present_grid, present_page
 from pkgindex.api.problems import problem_responses
 from pkgindex.models import Grid
-from pkgindex.repositories.grids import GridRepository
-from pkgindex.schemas.common import Page
+from pkgindex.repositories.grids import GridReader, GridRepository
+from pkgindex.schemas.common import Page, Representation
 from pkgindex.schemas.grid import GridRead, GridUpdate, GridWrite
 from pkgindex.services.editing import Editor
 
@@ -45,27 +46,21 @@ MEMBERS_HELP = " A package that joins the grid lists it last among its grids."
     "/", response_model=Page[GridRead], summary="List grids", responses={**READ_RESPONSES, **READ_ERRORS}
 )
 async def list_grids(
-    request: Request,
-    session: SessionDep,
-    links: LinksDep,
-    zone: ZoneDep,
-    page: PageDep,
-    if_none_match: IfNoneMatch = None,
+    request: Request, links: LinksDep, zone: ZoneDep, page: PageDep, if_none_match: IfNoneMatch = None
 ) -> Response:
-    repository = GridRepository(session)
-    count, grids = await repository.list_page(page.limit, page.offset)
-    package_ids = await repository.package_ids(grid.id for grid in grids)
+    async with read_connection(request) as connection:
+        count, grids = await GridReader(connection).list_page(page.limit, page.offset)
     following, preceding = page.links(request, count)
-    listing = Page[GridRead](
-        count=count,
-        next=following,
-        previous=preceding,
-        results=[present_grid(grid, package_ids[grid.id], links, zone) for grid in grids],
+    listing = present_page(
+        count,
+        following,
+        preceding,
+        [present_grid(grid, package_ids, links, zone) for grid, package_ids in grids],
     )
     return read_response(listing, if_none_match)
 
 
-async def represent(session: SessionDep, grid: Grid, links: Links, zone: ZoneInfo) -> GridRead:
+async def represent(session: SessionDep, grid: Grid, links: Links, zone: ZoneInfo) -> Representation:
     package_ids = await GridRepository(session).package_ids([grid.id])
     return present_grid(grid, package_ids[grid.id], links, zone)
 
@@ -77,10 +72,11 @@ async def represent(session: SessionDep, grid: Grid, links: Links, zone: ZoneInf
     responses={**READ_RESPONSES, **READ_ERRORS},
 )
 async def get_grid(
-    ref: str, session: SessionDep, links: LinksDep, zone: ZoneDep, if_none_match: IfNoneMatch = None
+    ref: str, request: Request, links: LinksDep, zone: ZoneDep, if_none_match: IfNoneMatch = None
 ) -> Response:
-    grid = await GridRepository(session).get(ref)
-    return read_response(await represent(session, grid, links, zone), if_none_match)
+    async with read_connection(request) as connection:
+        grid, package_ids = await GridReader(connection).read(ref)
+    return read_response(present_grid(grid, package_ids, links, zone), if_none_match)
 
 
 @router.post(

@@ -14,6 +14,7 @@ from pkgindex.api.deps import (
     PageDep,
     SessionDep,
     ZoneDep,
+    read_connection,
     require_json,
     require_patch_json,
 )
@@ -27,12 +28,18 @@ from pkgindex.api.etags import (
     require_current,
     written_response,
 )
-from pkgindex.api.presenters import present_package
+from pkgindex.api.presenters import present_package, present_page
 from pkgindex.api.problems import problem_responses
 from pkgindex.errors import InvalidQuery
 from pkgindex.models import Package
-from pkgindex.repositories.packages import ORDERING_FIELDS, PackageFilter, PackageRepository, parse_ordering
-from pkgindex.schemas.common import Page
+from pkgindex.repositories.packages import (
+    ORDERING_FIELDS,
+    PackageFilter,
+    PackageReader,
+    PackageRepository,
+    parse_ordering,
+)
+from pkgindex.schemas.common import Page, Representation
 from pkgindex.schemas.package import PackageRead, PackageUpdate, PackageWrite
 from pkgindex.services.editing import Editor
 
@@ -84,7 +91,6 @@ READ_ERRORS = problem_responses(400, 404)
 )
 async def list_packages(
     request: Request,
-    session: SessionDep,
     links: LinksDep,
     zone: ZoneDep,
     page: PageDep,
@@ -103,26 +109,26 @@ async def list_packages(
     ] = None,
     ordering: Annotated[str | None, Query(description=ORDERING_HELP)] = None,
 ) -> Response:
-    repository = PackageRepository(session)
     where = PackageFilter(
         category=given(category),
         grid=given(grid),
         q=given(q),
         modified_after=parse_timestamp("modified_after", given(modified_after)),
     )
-    count, packages = await repository.list_page(where, parse_ordering(ordering), page.limit, page.offset)
-    grid_ids = await repository.grid_ids(package.id for package in packages)
+    async with read_connection(request) as connection:
+        reader = PackageReader(connection)
+        count, packages = await reader.list_page(where, parse_ordering(ordering), page.limit, page.offset)
     following, preceding = page.links(request, count)
-    listing = Page[PackageRead](
-        count=count,
-        next=following,
-        previous=preceding,
-        results=[present_package(package, grid_ids[package.id], links, zone) for package in packages],
+    listing = present_page(
+        count,
+        following,
+        preceding,
+        [present_package(package, grid_ids, links, zone) for package, grid_ids in packages],
     )
     return read_response(listing, if_none_match)
 
 
-async def represent(session: SessionDep, package: Package, links: Links, zone: ZoneInfo) -> PackageRead:
+async def represent(session: SessionDep, package: Package, links: Links, zone: ZoneInfo) -> Representation:
     grid_ids = await PackageRepository(session).grid_ids([package.id])
     return present_package(package, grid_ids[package.id], links, zone)
 
@@ -134,10 +140,11 @@ async def represent(session: SessionDep, package: Package, links: Links, zone: Z
     responses={**READ_RESPONSES, **READ_ERRORS},
 )
 async def get_package(
-    ref: str, session: SessionDep, links: LinksDep, zone: ZoneDep, if_none_match: IfNoneMatch = None
+    ref: str, request: Request, links: LinksDep, zone: ZoneDep, if_none_match: IfNoneMatch = None
 ) -> Response:
-    package = await PackageRepository(session).get(ref)
-    return read_response(await represent(session, package, links, zone), if_none_match)
+    async with read_connection(request) as connection:
+        package, grid_ids = await PackageReader(connection).read(ref)
+    return read_response(present_package(package, grid_ids, links, zone), if_none_match)
 
 
 @router.post(

@@ -1,7 +1,6 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from pydantic import RootModel
 
 from pkgindex.api.deps import SessionDep, ZoneDep
 from pkgindex.api.etags import READ_RESPONSES, IfNoneMatch, read_response
@@ -27,4 +26,4 @@ async def search_packages_and_grids(
     if_none_match: IfNoneMatch = None,
 ) -> Response:
     hits = [present_search_hit(hit, zone) for hit in await search(session, q)]
-    return read_response(RootModel[list[SearchResult]](hits), if_none_match)
+    return read_response(hits, if_none_match)

@@ -48,7 +48,7 @@ def replace_closed_connections(engine: AsyncEngine) -> None:
     the pool replaces it with a new one.
 
     asyncpg notices the closed socket by itself, so this costs no round trip, unlike ``pool_pre_ping``
-    (a ``SELECT`` before every checkout: a fifth of a package detail's time)."""
+    (a round trip before every checkout: about 450 µs of CPU per request here; bench/README.md)."""
 
     @event.listens_for(engine.sync_engine, "checkout")
     def _on_checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
@@ -76,8 +76,8 @@ ReadConnector = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 
 def make_read_connector(engine: AsyncEngine) -> ReadConnector:
     """Connections for reads: Core, without an ORM session, and in autocommit, where each statement is
-    its own transaction, so a read costs its queries alone, without BEGIN and COMMIT round trips (the
-    two took a third of a package detail's time). A read of one statement sees one snapshot; a page's
+    its own transaction, so a read costs its queries alone, without BEGIN and COMMIT round trips (a
+    quarter to a third of a one-query read; bench/README.md). A read of one statement sees one snapshot; a page's
     count and rows are two statements, as they are in the original."""
     return engine.execution_options(isolation_level="AUTOCOMMIT").connect
 

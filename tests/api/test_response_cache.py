@@ -3,7 +3,9 @@ autocommit read connections, on a database where every write really commits, as 
 other API tests run inside one rolled-back transaction, where the data version cannot move, and so
 run with the cache off)."""
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +14,9 @@ import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 
+from pkgindex.api.cache import VersionReads
 from pkgindex.config import Settings
-from pkgindex.db import make_engine, make_session_factory, unit_of_work
+from pkgindex.db import make_engine, make_read_connector, make_session_factory, unit_of_work
 from pkgindex.main import create_app
 from pkgindex.services import tokens
 from pkgindex.services.importer import ImportBatch, import_batch, read_file
@@ -261,3 +264,52 @@ async def test_a_transaction_bumps_the_version_once_whatever_it_changes(
         assert after > before
     await database.execute("UPDATE api_token SET name = name")  # not a table the GETs show
     assert await database.scalar("SELECT version FROM data_version") == after
+
+
+class CountingConnector:
+    """The production read connector, counting the connections it opens; ``hold`` keeps each read
+    open (its query already answered) until ``release`` is set."""
+
+    def __init__(self, engine: Any) -> None:
+        self.connect = make_read_connector(engine)
+        self.opened = 0
+        self.hold = False
+        self.queried = asyncio.Event()
+        self.release = asyncio.Event()
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[Any]:
+        self.opened += 1
+        async with self.connect() as connection:
+            yield connection
+            self.queried.set()
+            if self.hold:
+                await self.release.wait()
+
+
+async def test_concurrent_requests_share_one_read_of_the_version(database: Database) -> None:
+    connector = CountingConnector(database.engine)
+    reads = VersionReads()
+    current = await database.scalar("SELECT version FROM data_version")
+    versions = await asyncio.gather(*(reads.read(connector) for _ in range(20)))
+    assert versions == [current] * 20
+    assert connector.opened == 1
+
+
+async def test_a_request_never_gets_a_version_read_before_it_arrived(database: Database) -> None:
+    """A read already under way when a request asks may predate a write the client just made."""
+    connector = CountingConnector(database.engine)
+    reads = VersionReads()
+    connector.hold = True
+    early = asyncio.create_task(reads.read(connector))
+    await connector.queried.wait()  # the early read has its answer, not yet handed over
+    before = await database.scalar("SELECT version FROM data_version")
+    await database.execute("UPDATE package SET repo_forks = 7 WHERE id = (SELECT min(id) FROM package)")
+    later = asyncio.create_task(reads.read(connector))
+    await asyncio.sleep(0.05)
+    assert not later.done()
+    connector.hold = False
+    connector.release.set()
+    assert await early == before
+    assert await later > before
+    assert connector.opened == 2

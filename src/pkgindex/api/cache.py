@@ -1,18 +1,19 @@
 """A cache of GET answers in each process, re-served for as long as the data they show is unchanged.
 
 Every transaction that changes what the GETs show also bumps one number in the database, the data
-version (``models.version``: triggers do it, whoever writes). Each GET reads that number first, one
-small query, and when an answer to the same URL was built at the same version, sends it again without
-routing, querying or rendering anything. The answer was built from queries that ran after the version
-was read, so it is at least as new as that version: a client never gets older data than it would
-without the cache, a write is seen by the very next read on every replica, and nothing needs to be
-invalidated by hand.
+version (``models.version``: triggers do it, whoever writes). Each GET reads that number first (one
+small query, shared by concurrent requests: ``VersionReads``), and when an answer to the same URL was
+built at the same version, sends it again without routing, querying or rendering anything. The answer
+was built from queries that ran after the version was read, so it is at least as new as that version:
+a client never gets older data than it would without the cache, a write is seen by the very next read
+on every replica, and nothing needs to be invalidated by hand.
 
 Stored: answers ``200`` with a strong ``ETag`` and ``Cache-Control: public`` (what the read routes send:
 the same bytes for every caller), keyed by scheme, host, root path, path and query, since the
 hyperlinks in a body follow the request's base URL. ``If-None-Match`` is answered from the entry (304).
 """
 
+import asyncio
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -37,6 +38,39 @@ NOT_MODIFIED_HEADERS = {b"etag", b"cache-control", b"vary"}
 Key = tuple[str, str, str, str, bytes]
 
 
+class VersionReads:
+    """Reads of the data version, shared by the requests that wait for one at the same time.
+
+    A request waits for the next read that *starts* after it asked, never for one already under way,
+    so the version it gets is never older than the database was when the request arrived. Requests
+    arriving during a read share the one after it: under load a process makes one small query per batch
+    of concurrent requests instead of one each (as a database's group commit shares one disk flush)."""
+
+    def __init__(self) -> None:
+        self._next: asyncio.Future[int | None] | None = None  # the read not started yet
+        self._reader: asyncio.Task[None] | None = None
+
+    async def read(self, connect: ReadConnector) -> int | None:
+        if self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+        upcoming = self._next
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.create_task(self._read_while_asked(connect))
+        # Shielded: a waiter that goes away (client disconnect) must not cancel the others' read.
+        return await asyncio.shield(upcoming)
+
+    async def _read_while_asked(self, connect: ReadConnector) -> None:
+        while self._next is not None:
+            asked, self._next = self._next, None
+            try:
+                async with connect() as connection:
+                    version: int | None = await connection.scalar(CURRENT_VERSION)
+            except Exception as exc:
+                asked.set_exception(exc)
+            else:
+                asked.set_result(version)
+
+
 @dataclass(frozen=True)
 class Entry:
     version: int
@@ -54,6 +88,7 @@ class ResponseCache:
         self.prefix = prefix
         self.max_entries = max_entries
         self.entries: OrderedDict[Key, Entry] = OrderedDict()
+        self.versions = VersionReads()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -65,7 +100,7 @@ class ResponseCache:
             await self.app(scope, receive, send)
             return
         try:
-            version = await self.current_version(scope)
+            version = await self.versions.read(scope["app"].state.read_connector)
         except Exception as exc:
             if not database_unavailable(exc):
                 raise
@@ -92,13 +127,6 @@ class ResponseCache:
             await self.send_entry(entry, headers.get("if-none-match"), send)
             return
         await self.build_and_keep(key, version, scope, receive, send)
-
-    @staticmethod
-    async def current_version(scope: Scope) -> int | None:
-        connect: ReadConnector = scope["app"].state.read_connector
-        async with connect() as connection:
-            version: int | None = await connection.scalar(CURRENT_VERSION)
-        return version
 
     @staticmethod
     async def send_entry(entry: Entry, if_none_match: str | None, send: Send) -> None:

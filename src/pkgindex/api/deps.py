@@ -1,7 +1,7 @@
 """Dependencies shared by the routes: the per-request session, paging, hyperlinks, output zone.
 
 Every dependency is ``async def`` even when it never awaits: FastAPI runs a plain ``def`` dependency in
-a worker thread, and that hop cost some 300 µs of CPU per dependency per request (bench/README.md)."""
+a worker thread, and that hop cost about 250 µs of CPU per dependency per request (bench/README.md)."""
 
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import AbstractAsyncContextManager

@@ -19,7 +19,6 @@ the CPU column is the one to compare.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import statistics
 import sys
@@ -79,7 +78,9 @@ async def measure(app: Any, path: str, requests: int, profile: bool, flat: bool)
             await call(app, path)
         walls.append((time.perf_counter() - wall) / per_round * 1e6)
         cpus.append((time.process_time() - cpu) / per_round * 1e6)
-    print(f"{statistics.median(walls):8.0f} µs wall {statistics.median(cpus):8.0f} µs CPU  {path}", flush=True)
+    print(
+        f"{statistics.median(walls):8.0f} µs wall {statistics.median(cpus):8.0f} µs CPU  {path}", flush=True
+    )
     if profiler is not None:
         profiler.stop()
         print(profiler.output_text(unicode=False, color=False, flat=flat))
@@ -106,7 +107,9 @@ async def main(args: argparse.Namespace) -> None:
 
 
 def parse_args() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("paths", nargs="+", help="paths with their query, e.g. '/api/v4/packages/?limit=20'")
     parser.add_argument("--requests", type=int, default=1500, help="requests per path after the warm-up")
     parser.add_argument("--baseline", action="store_true", help="measure bench/baseline_app.py instead")

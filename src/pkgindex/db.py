@@ -77,8 +77,8 @@ ReadConnector = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 def make_read_connector(engine: AsyncEngine) -> ReadConnector:
     """Connections for reads: Core, without an ORM session, and in autocommit, where each statement is
     its own transaction, so a read costs its queries alone, without BEGIN and COMMIT round trips (a
-    quarter to a third of a one-query read; bench/README.md). A read of one statement sees one snapshot; a page's
-    count and rows are two statements, as they are in the original."""
+    quarter to a third of a one-query read; bench/README.md). A read of one statement sees one
+    snapshot; a page's count and rows are two statements, as they are in the original."""
     return engine.execution_options(isolation_level="AUTOCOMMIT").connect
 
 

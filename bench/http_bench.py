@@ -4,7 +4,7 @@
 Run by hand, never in CI (`make bench`, or directly):
 
     .venv/bin/python bench/http_bench.py [--duration 15] [--runs 3] [--connections 16] [--quick]
-        [--soak 300] [--cache-entries N] [--keep-db]
+        [--soak 300] [--cache-mb MB] [--keep-db]
 
 What it does, in a temporary directory and a throw-away PostgreSQL database dropped at the end:
 
@@ -370,8 +370,8 @@ class Bench:
             PKGINDEX_REFRESH_ENABLED="false",
             PYTHONUNBUFFERED="1",
         )
-        if self.args.cache_entries is not None:
-            env["PKGINDEX_RESPONSE_CACHE_ENTRIES"] = str(self.args.cache_entries)
+        if self.args.cache_mb is not None:
+            env["PKGINDEX_RESPONSE_CACHE_MB"] = str(self.args.cache_mb)
         return env
 
     def pkgindex(self, *argv: str, timeout: float) -> str:
@@ -627,8 +627,8 @@ class Bench:
             f" wrk -t{min(2, self.args.connections)} -c{self.args.connections}, {self.args.workers} workers"
             f" each, {os.cpu_count()} CPUs shared by wrk, the servers and PostgreSQL; {git_state()}"
         )
-        cache = "the default" if self.args.cache_entries is None else f"{self.args.cache_entries} entries"
-        p(f"pkgindex response cache: {cache} (--cache-entries 0: every answer built from the database).")
+        cache = "the default size" if self.args.cache_mb is None else f"{self.args.cache_mb:g} MB"
+        p(f"pkgindex response cache: {cache} (--cache-mb 0: every answer built from the database).")
         p("Medians over the runs; ratio = median req/s ÷ the baseline's median req/s in this run.")
         p(
             f"1-minute load average before the warm-up {self.loadavg[0]}, after the runs {self.loadavg[-1]}"
@@ -797,10 +797,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--workers", type=int, default=2, help="uvicorn workers of each server (default 2)")
     parser.add_argument(
-        "--cache-entries",
-        type=int,
+        "--cache-mb",
+        type=float,
         default=None,
-        help="PKGINDEX_RESPONSE_CACHE_ENTRIES of the service (default: its default); 0 measures every"
+        help="PKGINDEX_RESPONSE_CACHE_MB of the service (default: its default); 0 measures every"
         " request built from the database",
     )
     parser.add_argument("--keep-db", action="store_true", help="do not drop the database at the end")

@@ -245,7 +245,7 @@ def make_client(database_url: str, session_factory: async_sessionmaker[AsyncSess
     Use it as ``async with make_client(timezone="America/New_York") as client``."""
 
     def make(base_url: str = "http://pkgindex.test", **settings: Any) -> httpx.AsyncClient:
-        settings.setdefault("response_cache_entries", NO_RESPONSE_CACHE)
+        settings.setdefault("response_cache_mb", NO_RESPONSE_CACHE)
         app = create_app(Settings(database_url=database_url, **settings), session_factory=session_factory)
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=base_url)
 

@@ -251,7 +251,7 @@ async def api(
         rows = loaded[collection]
         KNOWN_REFS[collection] = sorted({str(row["id"]) for row in rows} | {row["slug"] for row in rows})
     token = await write_token(session_factory)
-    settings = Settings(database_url=database_url, response_cache_entries=NO_RESPONSE_CACHE)
+    settings = Settings(database_url=database_url, response_cache_mb=NO_RESPONSE_CACHE)
     app = create_app(settings, session_factory=session_factory)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE_URL) as client:
         yield ApiDriver(asyncio.get_running_loop(), client, token)

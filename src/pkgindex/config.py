@@ -34,11 +34,11 @@ class Settings(BaseSettings):
     root_path: str = Field(
         default="", description="Path prefix the service is mounted under behind a proxy, e.g. /pkgindex."
     )
-    response_cache_entries: int = Field(
-        default=1024,
+    response_cache_mb: float = Field(
+        default=32,
         ge=0,
-        description="GET answers each process keeps, re-served while the data is unchanged (checked on"
-        " every request with one query). 0 turns the cache off.",
+        description="Megabytes of GET answers each process keeps and re-serves while the data is unchanged"
+        " (checked with one small query per request, shared by concurrent ones). 0 turns the cache off.",
     )
 
     # --- the refresher (``pkgindex refresh``; inside ``pkgindex serve`` when refresh_enabled) --------

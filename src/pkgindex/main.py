@@ -103,7 +103,8 @@ def create_app(settings: Settings | None = None, *, session_factory: SessionFact
         app.include_router(module.router, prefix=API_PREFIX, dependencies=[Depends(accept_format)])
     app.include_router(health.router)
     # Innermost: sees a HEAD as the GET it is answered by, and the scheme and host the proxy reported.
-    app.add_middleware(ResponseCache, prefix=f"{API_PREFIX}/", max_entries=settings.response_cache_entries)
+    cache_bytes = int(settings.response_cache_mb * 1024 * 1024)
+    app.add_middleware(ResponseCache, prefix=f"{API_PREFIX}/", max_bytes=cache_bytes)
     app.add_middleware(HeadAndOptions)
     app.add_middleware(RequestContext)
     # Outermost: the logs and the links see the client and host as the trusted proxy reported them.

@@ -235,17 +235,36 @@ async def test_only_the_api_goes_through_the_cache(client: httpx.AsyncClient) ->
 
 
 async def test_the_least_recently_used_answers_go_first(serve: Serve) -> None:
-    client = await serve(response_cache_entries=2)
     first, second, third = f"{API}/categories/", f"{API}/grids/", f"{API}/"
+    sizes = {url: await answer_size(await serve(), url) for url in (first, second, third)}
+    # Room for all but one byte of the three: the third answer pushes out the least recently used.
+    budget = sum(sizes.values()) - 1
+    client = await serve(response_cache_mb=budget / (1024 * 1024))
     for url in (first, second, first, third):  # first was used after second: second goes
         await client.get(url)
     assert (await get_counted(client, first))[1] == "hit"
     assert (await get_counted(client, third))[1] == "hit"
     assert (await get_counted(client, second))[1] == "miss"
+    assert (await get_counted(client, first))[1] == "miss"  # second came back and pushed first out
 
 
-async def test_a_cache_of_no_entries_is_off(serve: Serve) -> None:
-    client = await serve(response_cache_entries=0)
+async def answer_size(client: httpx.AsyncClient, url: str) -> int:
+    """What the cache counts for ``url``'s answer: its body and its headers as the app sent them."""
+    response = await client.get(url)
+    app_headers = [(k, v) for k, v in response.headers.raw if k.lower() != b"x-request-id"]
+    return len(response.content) + sum(len(k) + len(v) for k, v in app_headers)
+
+
+async def test_an_answer_larger_than_the_whole_cache_is_not_kept(serve: Serve) -> None:
+    url = f"{API}/packages/?limit=100"
+    client = await serve(response_cache_mb=(await answer_size(await serve(), url) - 1) / (1024 * 1024))
+    for _ in range(2):
+        assert (await get_counted(client, url))[1] == "bypass"
+    assert (await get_counted(client, f"{API}/categories/"))[1] == "miss"
+
+
+async def test_a_cache_of_no_size_is_off(serve: Serve) -> None:
+    client = await serve(response_cache_mb=0)
     before = cache_counts()
     for _ in range(3):
         assert (await client.get(f"{API}/categories/")).status_code == 200

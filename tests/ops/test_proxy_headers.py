@@ -28,7 +28,7 @@ def proxied(database_url: str, session_factory: async_sessionmaker[AsyncSession]
 
     def make(peer: str = PROXY, allow: str = PROXY) -> httpx.AsyncClient:
         settings = Settings(
-            database_url=database_url, forwarded_allow_ips=allow, response_cache_entries=NO_RESPONSE_CACHE
+            database_url=database_url, forwarded_allow_ips=allow, response_cache_mb=NO_RESPONSE_CACHE
         )
         app = create_app(settings, session_factory=session_factory)
         return httpx.AsyncClient(

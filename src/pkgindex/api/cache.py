@@ -8,9 +8,11 @@ was built from queries that ran after the version was read, so it is at least as
 a client never gets older data than it would without the cache, a write is seen by the very next read
 on every replica, and nothing needs to be invalidated by hand.
 
-Stored: answers ``200`` with a strong ``ETag`` and ``Cache-Control: public`` (what the read routes send:
-the same bytes for every caller), keyed by scheme, host, root path, path and query, since the
-hyperlinks in a body follow the request's base URL. ``If-None-Match`` is answered from the entry (304).
+The cache holds at most ``PKGINDEX_RESPONSE_CACHE_MB`` of answers per process, least recently used out
+first. Stored: answers ``200`` with a strong ``ETag`` and ``Cache-Control: public`` (what the read
+routes send: the same bytes for every caller), keyed by scheme, host, root path, path and query, since
+the hyperlinks in a body follow the request's base URL. ``If-None-Match`` is answered from the entry
+(304).
 """
 
 import asyncio
@@ -79,22 +81,28 @@ class Entry:
     body: bytes
     etag: str
 
+    @property
+    def size(self) -> int:
+        """Bytes the entry holds (body and headers), as counted against the cache's budget."""
+        return len(self.body) + sum(len(name) + len(value) for name, value in self.headers)
+
 
 class ResponseCache:
     """For the GETs under ``prefix`` (the API: health checks and docs must not wait on the database)."""
 
-    def __init__(self, app: ASGIApp, prefix: str, max_entries: int) -> None:
+    def __init__(self, app: ASGIApp, prefix: str, max_bytes: int) -> None:
         self.app = app
         self.prefix = prefix
-        self.max_entries = max_entries
-        self.entries: OrderedDict[Key, Entry] = OrderedDict()
+        self.max_bytes = max_bytes
+        self.entries: OrderedDict[Key, Entry] = OrderedDict()  # least recently used first
+        self.size = 0  # bytes held, at most max_bytes
         self.versions = VersionReads()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
             or scope["method"] != "GET"
-            or not self.max_entries
+            or not self.max_bytes
             or not scope["path"].startswith(self.prefix)
         ):
             await self.app(scope, receive, send)
@@ -158,14 +166,23 @@ class ResponseCache:
         route = route_template(scope)
         scope.setdefault("state", {})[ROUTE_STATE_KEY] = route
         entry = self._entry(version, route, start, b"".join(chunks)) if storable else None
-        if entry is None:
+        if entry is None or entry.size > self.max_bytes:
             RESPONSE_CACHE.labels("bypass").inc()
             return
         RESPONSE_CACHE.labels("miss").inc()
+        self._keep(key, entry)
+
+    def _keep(self, key: Key, entry: Entry) -> None:
+        """Store ``entry``, replacing the key's older one, and drop the least recently used answers until
+        the cache is within its budget again."""
+        replaced = self.entries.pop(key, None)
+        if replaced is not None:
+            self.size -= replaced.size
         self.entries[key] = entry
-        self.entries.move_to_end(key)
-        while len(self.entries) > self.max_entries:
-            self.entries.popitem(last=False)
+        self.size += entry.size
+        while self.size > self.max_bytes:
+            _, dropped = self.entries.popitem(last=False)
+            self.size -= dropped.size
 
     @staticmethod
     def _entry(version: int, route: str, start: Message | None, body: bytes) -> Entry | None:

@@ -17,10 +17,6 @@ from pkgindex.schemas.common import Representation, render_timestamp
 from pkgindex.services.search import SearchHit
 
 
-def in_zone(value: datetime, zone: ZoneInfo) -> datetime:
-    return value.astimezone(zone)
-
-
 def in_zone_or_none(value: datetime | None, zone: ZoneInfo) -> datetime | None:
     return None if value is None else value.astimezone(zone)
 

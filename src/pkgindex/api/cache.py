@@ -69,6 +69,13 @@ class VersionReads:
                     version: int | None = await connection.scalar(CURRENT_VERSION)
             except Exception as exc:
                 asked.set_exception(exc)
+            except BaseException:
+                # Cancelled (the loop is closing): the waiters give up too instead of waiting forever.
+                for waiting in (asked, self._next):
+                    if waiting is not None:
+                        waiting.cancel()
+                self._next = None
+                raise
             else:
                 asked.set_result(version)
 

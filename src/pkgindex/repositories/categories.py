@@ -3,22 +3,18 @@ from typing import Any
 
 from sqlalchemy import Row, func, select
 
-from pkgindex.errors import NotFound
 from pkgindex.models import Category, Package
-from pkgindex.repositories.common import ByRef, Reader, ResourceRepository, page_of
+from pkgindex.repositories.common import ByRef, Reader, ResourceRepository, page_of, representation_columns
 
 # What a category's representation is built from.
-REPRESENTED = select(*(c for c in Category.__table__.c if c.name not in {"created_by", "modified_by"}))
+REPRESENTED = select(*representation_columns(Category))
 REPRESENTED_BY_REF = ByRef(REPRESENTED, Category)
 
 
 class CategoryReader(Reader):
     async def read(self, ref: str) -> Row[Any]:
         """The category with this id or slug, for its representation."""
-        row = await REPRESENTED_BY_REF.first(self.db, ref)
-        if row is None:
-            raise NotFound("Not found.")
-        return row
+        return await REPRESENTED_BY_REF.one(self.db, ref)
 
     async def list_page(self, limit: int, offset: int) -> tuple[int, Sequence[Row[Any]]]:
         return await page_of(self.db, REPRESENTED.order_by(Category.id.desc()), Category.id, limit, offset)

@@ -60,6 +60,22 @@ class ByRef:
         row = await self.first(session, ref)
         return None if row is None else row[0]
 
+    async def one(self, session: AsyncSession | AsyncConnection, ref: str) -> Row[Any]:
+        """The row, or the API's 404."""
+        row = await self.first(session, ref)
+        if row is None:
+            raise NotFound("Not found.")
+        return row
+
+
+# A row for a representation and the ids of its related rows (a package's grids, a grid's packages).
+Represented = tuple[Row[Any], list[int]]
+
+
+def representation_columns(model: Any) -> list[Any]:
+    """The columns a resource's representation is built from: all but who created and changed it."""
+    return [column for column in model.__table__.c if column.name not in {"created_by", "modified_by"}]
+
 
 def ordered_ids(
     dialect: str, outer: Any, column: Any, where: ColumnElement[bool], order_by: Sequence[Any]
@@ -217,16 +233,12 @@ class ResourceRepository(Generic[ModelT]):
 
     async def get(self, ref: str) -> ModelT:
         """The row with this id or slug; an id wins over a numeric slug."""
-        row: ModelT | None = await self._by_ref.scalar(self.session, ref)
-        if row is None:
-            raise NotFound("Not found.")
+        row: ModelT = (await self._by_ref.one(self.session, ref))[0]
         return row
 
     async def get_for_update(self, ref: str) -> ModelT:
         """Like ``get``, locking the row until the transaction ends."""
-        row: ModelT | None = await self._by_ref_for_update.scalar(self.session, ref)
-        if row is None:
-            raise NotFound("Not found.")
+        row: ModelT = (await self._by_ref_for_update.one(self.session, ref))[0]
         return row
 
     async def add(self, row: ModelT) -> ModelT:

@@ -3,19 +3,20 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Row, Select, and_, delete, or_, select
+from sqlalchemy import Select, and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from pkgindex.errors import NotFound
 from pkgindex.models import Grid, Package, grid_package
 from pkgindex.repositories.common import (
     ByRef,
     Reader,
+    Represented,
     ResourceRepository,
     binary_collation,
     ids_from,
     ordered_ids,
     page_of,
+    representation_columns,
 )
 from pkgindex.repositories.search import rank_candidates
 
@@ -80,13 +81,6 @@ async def reconcile_membership(
     return set(ids)
 
 
-# What a grid's representation is built from: its columns and its package ids (``Represented``).
-REPRESENTED_COLUMNS = [
-    column for column in Grid.__table__.c if column.name not in {"created_by", "modified_by"}
-]
-Represented = tuple[Row[Any], list[int]]
-
-
 @functools.cache
 def represented(dialect: str) -> Select[Any]:
     """Grids with their package ids, by package title then id as the original lists them, as column
@@ -98,7 +92,7 @@ def represented(dialect: str) -> Select[Any]:
         and_(grid_package.c.grid_id == Grid.id, Package.id == grid_package.c.package_id),
         (binary_collation(Package.title, dialect), Package.id),
     )
-    return select(*REPRESENTED_COLUMNS, package_ids.label("package_ids"))
+    return select(*representation_columns(Grid), package_ids.label("package_ids"))
 
 
 @functools.cache
@@ -109,9 +103,7 @@ def represented_by_ref(dialect: str) -> ByRef:
 class GridReader(Reader):
     async def read(self, ref: str) -> Represented:
         """The grid with this id or slug, for its representation: one query."""
-        row = await represented_by_ref(self.dialect).first(self.db, ref)
-        if row is None:
-            raise NotFound("Not found.")
+        row = await represented_by_ref(self.dialect).one(self.db, ref)
         return row, ids_from(row.package_ids)
 
     async def list_page(self, limit: int, offset: int) -> tuple[int, list[Represented]]:

@@ -5,18 +5,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, select
+from sqlalchemy import ColumnElement, Select, select
 
-from pkgindex.errors import InvalidQuery, NotFound
+from pkgindex.errors import InvalidQuery
 from pkgindex.models import Category, Grid, Package, grid_package
 from pkgindex.repositories.common import (
     ByRef,
     Reader,
+    Represented,
     ResourceRepository,
     binary_collation,
     ids_from,
     ordered_ids,
     page_of,
+    representation_columns,
 )
 from pkgindex.repositories.search import matches, rank_candidates
 
@@ -60,13 +62,6 @@ def parse_ordering(value: str | None) -> list[tuple[str, bool]]:
     return terms
 
 
-# What a package's representation is built from: its columns and its grid ids (``Represented``).
-REPRESENTED_COLUMNS = [
-    column for column in Package.__table__.c if column.name not in {"created_by", "modified_by"}
-]
-Represented = tuple[Row[Any], list[int]]
-
-
 @functools.cache
 def represented(dialect: str) -> Select[Any]:
     """Packages with their grid ids, in the order each package lists them, as column ``grid_ids``."""
@@ -77,7 +72,7 @@ def represented(dialect: str) -> Select[Any]:
         grid_package.c.package_id == Package.id,
         (grid_package.c.position_in_package, grid_package.c.grid_id),
     )
-    return select(*REPRESENTED_COLUMNS, grid_ids.label("grid_ids"))
+    return select(*representation_columns(Package), grid_ids.label("grid_ids"))
 
 
 @functools.cache
@@ -116,9 +111,7 @@ class PackageRepository(ResourceRepository[Package]):
 class PackageReader(Reader):
     async def read(self, ref: str) -> Represented:
         """The package with this id or slug, for its representation: one query."""
-        row = await represented_by_ref(self.dialect).first(self.db, ref)
-        if row is None:
-            raise NotFound("Not found.")
+        row = await represented_by_ref(self.dialect).one(self.db, ref)
         return row, ids_from(row.grid_ids)
 
     async def list_page(
